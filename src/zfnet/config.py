@@ -1,0 +1,318 @@
+"""Loading and validating the pipeline configuration.
+
+Two ways in, one result:
+- standalone, `python pipelines/<stage>.py key=value ...`: Hydra composes `conf/` with the overrides;
+- under DVC, `python pipelines/<stage>.py --params params.yaml ...`: the already composed
+  `params.yaml` (what `dvc exp run -S` writes) is the base and the overrides apply on top.
+
+Either way the result is validated against RULES, so a bad value stops the stage with one line
+naming the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from zfnet.errors import UserError
+
+CONFIG_NAME = "config"
+MISSING = object()
+
+
+def repo_root() -> Path:
+    """The checkout this package runs from (where conf/, dvc.yaml and params.yaml live)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def conf_dir() -> Path:
+    return repo_root() / "conf"
+
+
+# ---------------------------------------------------------------- loading
+
+
+def compose(overrides: Iterable[str] = (), config_dir: Path | None = None) -> DictConfig:
+    """Compose conf/ the way `dvc exp run` does (no Hydra runtime, interpolations resolved)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+
+    config_dir = Path(config_dir or conf_dir()).resolve()
+    try:
+        with initialize_config_dir(str(config_dir), version_base=None):
+            cfg = hydra_compose(config_name=CONFIG_NAME, overrides=list(overrides))
+        OmegaConf.resolve(cfg)
+    except (HydraException, OmegaConfBaseException) as err:
+        raise UserError(_one_line(err)) from err
+    return cfg
+
+
+def load_params(path: Path, overrides: Iterable[str] = ()) -> DictConfig:
+    """Load a composed params file and apply Hydra-syntax overrides of plain keys on top."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: params file not found (run from the repository root)")
+    try:
+        cfg = OmegaConf.load(path)
+        OmegaConf.set_struct(cfg, True)
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+        ConfigLoaderImpl._apply_overrides_to_config(parsed, cfg)
+        OmegaConf.resolve(cfg)
+    except (HydraException, OmegaConfBaseException) as err:
+        raise UserError(f"{path}: {_one_line(err)}") from err
+    return cfg
+
+
+def load(overrides: Iterable[str] = (), params_file: Path | None = None) -> DictConfig:
+    cfg = load_params(params_file, overrides) if params_file else compose(overrides)
+    validate(cfg)
+    return cfg
+
+
+def to_yaml(cfg: DictConfig) -> str:
+    return OmegaConf.to_yaml(cfg)
+
+
+def fingerprint(cfg: DictConfig, *keys: str) -> str:
+    """Short stable hash of the config (or of the given sections), for grouping runs."""
+    container = OmegaConf.to_container(cfg, resolve=True)
+    if keys:
+        container = {key: select(cfg, key) for key in keys}
+    blob = json.dumps(container, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:10]
+
+
+def select(cfg: DictConfig, key: str, default: Any = MISSING) -> Any:
+    """Plain-Python value at a dotted key."""
+    value = OmegaConf.select(cfg, key, default=default, throw_on_missing=True)
+    if value is MISSING:
+        raise UserError(f"{key}: missing from the configuration")
+    if isinstance(value, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(value, resolve=True)
+    return value
+
+
+def _one_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    message = lines[0] if lines else type(err).__name__
+    key = getattr(err, "full_key", None)
+    if key and key not in message:
+        message = f"{key}: {message}"
+    return message
+
+
+# ---------------------------------------------------------------- validation
+
+
+@dataclass(frozen=True)
+class Rule:
+    check: Callable[[Any], bool]
+    expected: str
+    optional: bool = False  # null allowed
+
+    def __call__(self, key: str, value: Any) -> None:
+        if value is None and self.optional:
+            return
+        if not self.check(value):
+            raise UserError(f"{key}: got {value!r}, expected {self.expected}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def integer(lo: int | None = None, hi: int | None = None, optional: bool = False) -> Rule:
+    bounds = _bounds_text(lo, hi)
+    return Rule(lambda v: _is_int(v) and _within(v, lo, hi), f"an integer{bounds}", optional)
+
+
+def number(lo: float | None = None, hi: float | None = None, optional: bool = False) -> Rule:
+    bounds = _bounds_text(lo, hi)
+    return Rule(lambda v: _is_number(v) and _within(v, lo, hi), f"a number{bounds}", optional)
+
+
+def choice(*allowed: Any, optional: bool = False) -> Rule:
+    names = ", ".join(str(a) for a in allowed)
+    return Rule(lambda v: v in allowed, f"one of: {names}", optional)
+
+
+def string(optional: bool = False) -> Rule:
+    return Rule(lambda v: isinstance(v, str) and v != "", "a non-empty string", optional)
+
+
+def boolean() -> Rule:
+    return Rule(lambda v: isinstance(v, bool), "true or false")
+
+
+def int_list(lo: int | None = None, hi: int | None = None) -> Rule:
+    return Rule(
+        lambda v: isinstance(v, list) and all(_is_int(x) and _within(x, lo, hi) for x in v),
+        f"a list of integers{_bounds_text(lo, hi)}",
+    )
+
+
+def number_pair(lo: float, hi: float) -> Rule:
+    return Rule(
+        lambda v: isinstance(v, list) and len(v) == 2 and all(_is_number(x) and lo <= x <= hi for x in v)
+        and v[0] <= v[1],
+        f"[low, high] with {lo} <= low <= high <= {hi}",
+    )
+
+
+def _within(value, lo, hi) -> bool:
+    return (lo is None or value >= lo) and (hi is None or value <= hi)
+
+
+def _bounds_text(lo, hi) -> str:
+    if lo is not None and hi is not None:
+        return f" in [{lo}, {hi}]"
+    if lo is not None:
+        return f" >= {lo}"
+    if hi is not None:
+        return f" <= {hi}"
+    return ""
+
+
+# Every key a stage reads. `*` matches any child (e.g. each entry of `models`).
+RULES: dict[str, Rule] = {
+    "seed": integer(0, 2**31 - 1),
+    "model": string(),
+    "workers": integer(1, optional=True),
+    "paths.synthetic": string(),
+    "paths.prepared": string(),
+    "paths.metrics": string(),
+    "paths.plots": string(),
+    "paths.outputs": string(),
+    "data.name": choice("synthetic", "imagenet", "imagefolder"),
+    "data.root": string(),
+    "data.train_dir": string(),
+    "data.val_dir": string(),
+    "synthetic.num_classes": integer(2, 40),
+    "synthetic.train_per_class": integer(1),
+    "synthetic.val_per_class": integer(1),
+    "synthetic.caltech101_classes": integer(2),
+    "synthetic.caltech256_classes": integer(2),
+    "synthetic.transfer_per_class": integer(1),
+    "synthetic.image_size": integer(32, 1024),
+    "synthetic.max_rotation": number(0, 180),
+    "synthetic.scale_range": number_pair(0.05, 1.0),
+    "synthetic.distractors": integer(0, 20),
+    "synthetic.jpeg_quality": integer(1, 100),
+    "prepare.size": integer(16, 1024),
+    "prepare.shard_size": integer(1),
+    "train.epochs": integer(1),
+    "train.batch_size": integer(1),
+    "train.lr": number(0),
+    "train.momentum": number(0, 1),
+    "train.weight_decay": number(0),
+    "train.lr_factor": number(0, 1),
+    "train.lr_patience": integer(0),
+    "train.renorm_radius": number(1e-9, optional=True),
+    "train.crop": integer(16, 1024),
+    "train.flip": boolean(),
+    "train.input_scale": number(1e-6),
+    "train.snapshot_epochs": int_list(1),
+    "trainer.accelerator": choice("cpu", "gpu", "cuda", "mps", "auto"),
+    "trainer.devices": Rule(lambda v: (_is_int(v) and v >= -1 and v != 0) or v == "auto",
+                            "a positive device count, -1 (all) or auto"),
+    "trainer.num_nodes": integer(1),
+    "trainer.strategy": choice("auto", "ddp", "ddp_spawn", "ddp_find_unused_parameters_true", "fsdp"),
+    "trainer.precision": choice("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "64-true"),
+    "trainer.channels_last": boolean(),
+    "trainer.deterministic": boolean(),
+    "trainer.benchmark": boolean(),
+    "trainer.num_workers": integer(0),
+    "logger.project": string(),
+    "logger.entity": string(optional=True),
+    "logger.mode": choice("offline", "online", "disabled"),
+    "logger.group": string(optional=True),
+    "logger.dir": string(),
+    "models.*.name": choice("zfnet", "alexnet"),
+    # visualize rules
+}
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise UserError with one line for the first value that breaks a rule."""
+    for pattern, rule in RULES.items():
+        for key in _expand(cfg, pattern):
+            rule(key, _value(cfg, key))
+    if cfg.train.crop > cfg.prepare.size:
+        raise UserError(f"train.crop: {cfg.train.crop} is larger than prepare.size={cfg.prepare.size}")
+    _validate_models(cfg)
+
+
+def _expand(cfg: DictConfig, pattern: str) -> list[str]:
+    if "*" not in pattern:
+        return [pattern]
+    head, _, tail = pattern.partition(".*.")
+    node = OmegaConf.select(cfg, head)
+    if not isinstance(node, DictConfig):
+        raise UserError(f"{head}: expected a mapping")
+    return [f"{head}.{child}.{tail}" for child in node.keys()]
+
+
+def _value(cfg: DictConfig, key: str) -> Any:
+    try:
+        value = OmegaConf.select(cfg, key, default=MISSING, throw_on_missing=True)
+    except OmegaConfBaseException as err:
+        raise UserError(f"{key}: missing value ('???'); set it on the command line, e.g. {key}=...") from err
+    if value is MISSING:
+        raise UserError(f"{key}: missing from the configuration")
+    if isinstance(value, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(value, resolve=True)
+    return value
+
+
+def _validate_models(cfg: DictConfig) -> None:
+    """The model to run must be configured, and each model's options must build (on 'meta', for free)."""
+    import torch
+
+    from zfnet.models import build_model
+
+    names = list(cfg.models.keys())
+    if cfg.model not in names:
+        raise UserError(f"model: {cfg.model!r} is not configured; expected one of: {', '.join(names)}")
+    for key in names:
+        options = select(cfg, f"models.{key}")
+        name = options.pop("name")
+        try:
+            with torch.device("meta"):
+                build_model(name, num_classes=2, **options)
+        except UserError as err:
+            message = str(err)
+            prefix = "model."
+            raise UserError(f"models.{key}.{message[len(prefix):]}" if message.startswith(prefix)
+                            else f"models.{key}: {message}") from err
+
+
+def write_params(path: Path | None = None, overrides: Iterable[str] = ()) -> Path:
+    """Write params.yaml exactly as `dvc exp run` composes it (DVC's own function)."""
+    from dvc.utils.hydra import compose_and_dump
+
+    path = Path(path or repo_root() / "params.yaml")
+    compose_and_dump(path, str(conf_dir()), None, CONFIG_NAME, str(repo_root()), list(overrides))
+    return path
+
+
+if __name__ == "__main__":
+    # python -m zfnet.config [overrides]: refresh params.yaml after editing conf/
+    import sys
+
+    print(write_params(overrides=sys.argv[1:]))

@@ -1,0 +1,90 @@
+"""Weights & Biases tracking: one run per stage execution, grouped per pipeline configuration.
+
+Offline by default: `logger.mode` (or WANDB_MODE in the environment, which wins) decides, and the
+mode is always passed explicitly, so wandb never prompts for a login or waits on the network.
+Offline runs land in `<logger.dir>/wandb/offline-run-*`; `wandb sync <that folder>` uploads them.
+
+Every metric logged here is also written to the stage's DVC metrics file by the caller, and
+every figure is also saved as a PNG: W&B is a mirror, never the only copy.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from zfnet import config as zconfig
+
+
+class Tracker:
+    """Thin wrapper around one wandb run; a no-op when the mode is 'disabled'."""
+
+    def __init__(self, cfg: DictConfig, stage: str, name: str | None = None):
+        import wandb
+
+        log_cfg = cfg.logger
+        mode = os.environ.get("WANDB_MODE") or log_cfg.mode
+        if mode == "dryrun":
+            mode = "offline"
+        run_dir = Path(log_cfg.dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self._wandb = wandb
+        self.run = wandb.init(
+            project=log_cfg.project,
+            entity=log_cfg.entity,
+            group=log_cfg.group or f"pipeline-{pipeline_fingerprint(cfg)}",
+            job_type=stage,
+            name=name or stage,
+            config=OmegaConf.to_container(cfg, resolve=True),
+            dir=str(run_dir),
+            mode=mode,
+            reinit="finish_previous",
+            settings=wandb.Settings(
+                silent=True,
+                console="off",
+                x_disable_stats=True,
+                x_disable_machine_info=True,
+                init_timeout=60,
+            ),
+        )
+
+    @property
+    def run_dir(self) -> Path | None:
+        return Path(self.run.dir).parent if self.run is not None and not self.run.disabled else None
+
+    def log(self, metrics: dict[str, Any], step: int | None = None) -> None:
+        self.run.log(metrics, step=step)
+
+    def summary(self, values: dict[str, Any]) -> None:
+        self.run.summary.update(values)
+
+    def image(self, key: str, path_or_array, caption: str | None = None) -> None:
+        self.run.log({key: self._wandb.Image(str(path_or_array) if isinstance(path_or_array, Path) else path_or_array,
+                                             caption=caption)})
+
+    def images(self, figures: dict[str, Path]) -> None:
+        """Log PNG files (already saved for DVC) under their keys, in one step."""
+        self.run.log({key: self._wandb.Image(str(path)) for key, path in figures.items()})
+
+    def table(self, key: str, columns: list[str], rows: list[list[Any]]) -> None:
+        self.run.log({key: self._wandb.Table(columns=columns, data=rows)})
+
+    def finish(self, exit_code: int = 0) -> None:
+        self.run.finish(exit_code=exit_code)
+
+    def __enter__(self) -> "Tracker":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.finish(exit_code=0 if exc_type is None else 1)
+
+
+def pipeline_fingerprint(cfg: DictConfig) -> str:
+    """Same for every stage of one pipeline configuration (all settings but where logs go)."""
+    container = OmegaConf.to_container(cfg, resolve=True)
+    container.pop("logger", None)
+    container.pop("model", None)  # which model a stage handles is not part of the pipeline's identity
+    return zconfig.fingerprint(OmegaConf.create(container))

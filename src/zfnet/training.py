@@ -1,0 +1,207 @@
+"""The paper's training recipe as a LightningModule, plus the callbacks the pipeline relies on.
+
+Recipe (Sec. 3): SGD, momentum 0.9, lr 1e-2, batch 128, weights N(0, 0.01^2) and biases 0, dropout
+0.5 in fc6/fc7, random crops of the mean-subtracted images with horizontal flips, lr divided by 10
+when validation error plateaus, and after every optimizer step each conv filter whose RMS exceeds
+0.1 is rescaled to 0.1. Choices the paper leaves open are documented in conf/train/paper.yaml.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+from torchmetrics.classification import MulticlassAccuracy
+
+from zfnet.data import batch_generator, center_crop, normalize, random_crops
+from zfnet.errors import UserError
+from zfnet.io import atomic_path
+from zfnet.models import build_model, clip_filter_rms_, get_layer
+
+
+class NonFiniteLoss(UserError):
+    """Training diverged: the message names the step."""
+
+
+class Classifier(pl.LightningModule):
+    def __init__(
+        self,
+        arch: dict[str, Any],
+        num_classes: int,
+        mean: torch.Tensor,
+        crop: int,
+        lr: float = 0.01,
+        momentum: float = 0.9,
+        weight_decay: float = 0.0,
+        lr_factor: float = 0.1,
+        lr_patience: int = 2,
+        renorm_radius: float | None = 0.1,
+        flip: bool = True,
+        input_scale: float = 1.0,
+        seed: int = 0,
+        channels_last: bool = False,
+    ):
+        super().__init__()
+        self.save_hyperparameters(ignore=["mean"])  # plain values only: checkpoints load with weights_only=True
+        options = {k: v for k, v in arch.items() if k != "name"}
+        self.model = build_model(arch["name"], num_classes=num_classes, **options)
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.register_buffer("mean", mean.float().clone())
+        top5 = min(5, num_classes)
+        self.train_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
+        self.train_top5 = MulticlassAccuracy(num_classes, top_k=top5, average="micro")
+        self.val_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
+        self.val_top5 = MulticlassAccuracy(num_classes, top_k=top5, average="micro")
+        self.history: list[dict[str, float]] = []  # one row per epoch; travels in checkpoints
+        self._epoch_started, self._epoch_images = 0.0, 0
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.hparams.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return self.model(images)
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 batch -> the network's input space (mean-subtracted, scaled), before cropping."""
+        return normalize(images, self.mean, self.hparams.input_scale)
+
+    def on_train_epoch_start(self) -> None:
+        # Dropout draws from the global generator: reseed it per epoch so a resumed run matches.
+        torch.manual_seed(batch_generator(self.hparams.seed, self.current_epoch, 2**31, self.global_rank).initial_seed())
+        self._epoch_started, self._epoch_images = time.perf_counter(), 0
+
+    def training_step(self, batch, batch_index: int) -> torch.Tensor:
+        images, labels = batch
+        generator = batch_generator(self.hparams.seed, self.current_epoch, batch_index, self.global_rank)
+        images = random_crops(self.normalize(images), self.hparams.crop, generator, self.hparams.flip)
+        logits = self(images)
+        loss = F.cross_entropy(logits, labels)
+        if not torch.isfinite(loss):
+            raise NonFiniteLoss(f"train: loss is {loss.item()} at step {self.global_step} "
+                                f"(epoch {self.current_epoch + 1}, batch {batch_index}); training stopped")
+        self.train_top1(logits, labels)
+        self.train_top5(logits, labels)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, sync_dist=True)
+        self._epoch_images += len(labels) * self.trainer.world_size
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        # Runs after this epoch's validation, before ModelCheckpoint: the row is in the saved checkpoint.
+        seconds = time.perf_counter() - self._epoch_started
+        self.log("train/top1_error", 1 - self.train_top1.compute(), sync_dist=True)
+        self.log("train/top5_error", 1 - self.train_top5.compute(), sync_dist=True)
+        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], sync_dist=True)
+        self.log("train/images_per_s", self._epoch_images / max(seconds, 1e-9), sync_dist=True)
+        self.train_top1.reset()
+        self.train_top5.reset()
+        row = {k: float(v) for k, v in self.trainer.callback_metrics.items() if "/" in k}
+        self.history = [r for r in self.history if r["epoch"] <= self.current_epoch]
+        self.history.append({"epoch": self.current_epoch + 1, **row})
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["history"] = self.history
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.history = list(checkpoint.get("history", []))
+
+    def validation_step(self, batch, batch_index: int) -> None:
+        images, labels = batch
+        logits = self(center_crop(self.normalize(images), self.hparams.crop))
+        self.val_top1(logits, labels)
+        self.val_top5(logits, labels)
+        self.log("val/loss", F.cross_entropy(logits, labels), on_epoch=True, sync_dist=True)
+
+    def on_validation_epoch_end(self) -> None:
+        self.log("val/top1_error", 1 - self.val_top1.compute(), sync_dist=True)
+        self.log("val/top5_error", 1 - self.val_top5.compute(), sync_dist=True)
+        self.val_top1.reset()
+        self.val_top5.reset()
+
+    def optimizer_step(self, *args, **kwargs) -> None:
+        super().optimizer_step(*args, **kwargs)
+        if self.hparams.renorm_radius is not None:
+            clip_filter_rms_(self.model, self.hparams.renorm_radius)
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.SGD(self.model.parameters(), lr=self.hparams.lr, momentum=self.hparams.momentum,
+                                    weight_decay=self.hparams.weight_decay)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=self.hparams.lr_factor,
+                                                               patience=self.hparams.lr_patience)
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "monitor": "val/top1_error", "interval": "epoch"}}
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints appear whole or not at all (a kill -9 mid-write never leaves a truncated last.ckpt)."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        with atomic_path(path) as tmp:
+            super().save_checkpoint(checkpoint, tmp, storage_options)
+
+
+class Snapshots(pl.Callback):
+    """Weights-only snapshots at the given (1-based) epochs, for the feature-evolution figure."""
+
+    def __init__(self, dirpath: str | Path, epochs: list[int]):
+        self.dirpath = Path(dirpath)
+        self.epochs = set(epochs)
+
+    def on_train_epoch_end(self, trainer, module) -> None:
+        epoch = trainer.current_epoch + 1
+        if epoch in self.epochs:
+            trainer.save_checkpoint(self.dirpath / f"epoch_{epoch:03d}.ckpt", weights_only=True)
+
+
+class FilterImages(pl.Callback):
+    """Layer-1 filters as one image per epoch (to W&B through the Lightning logger)."""
+
+    def on_train_epoch_end(self, trainer, module) -> None:
+        if trainer.global_rank != 0 or not trainer.loggers:
+            return
+        grid = filter_mosaic(get_layer(module.model, "conv1").weight)
+        for logger in trainer.loggers:
+            if hasattr(logger, "log_image"):
+                logger.log_image("train/conv1_filters", images=[grid], caption=[f"epoch {trainer.current_epoch + 1}"])
+
+
+def filter_mosaic(weight: torch.Tensor, pad: int = 1) -> np.ndarray:
+    """(out, 3, k, k) filters -> one RGB uint8 mosaic, each filter contrast-stretched on its own."""
+    filters = weight.detach().float().cpu()
+    count, _, size, _ = filters.shape
+    flat = filters.reshape(count, -1)
+    lo, hi = flat.min(1).values.view(-1, 1, 1, 1), flat.max(1).values.view(-1, 1, 1, 1)
+    filters = (filters - lo) / (hi - lo).clamp_min(1e-12)
+    columns = int(np.ceil(np.sqrt(count)))
+    rows = int(np.ceil(count / columns))
+    cell = size + pad
+    mosaic = np.ones((rows * cell + pad, columns * cell + pad, 3), dtype=np.float32)
+    for index in range(count):
+        r, c = divmod(index, columns)
+        tile = filters[index, :3].permute(1, 2, 0).numpy()
+        mosaic[pad + r * cell: pad + r * cell + size, pad + c * cell: pad + c * cell + size] = tile
+    return (mosaic * 255).round().astype(np.uint8)
+
+
+def load_trained(checkpoint: str | Path, map_location: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """The trained network (eval mode) and its hyperparameters from any checkpoint this stage wrote.
+
+    Works for last/best (full Lightning checkpoints) and the weights-only epoch snapshots alike;
+    loads with weights_only=True. The hyperparameters include `arch`, `num_classes` and `crop`;
+    the per-pixel mean image is returned as hparams["mean"] (3,S,S). Feed the network
+    `zfnet.data.normalize(uint8_images, hparams["mean"], hparams["input_scale"])`, cropped to `crop`.
+    """
+    state = torch.load(checkpoint, map_location=map_location, weights_only=True)
+    hparams = dict(state["hyper_parameters"])
+    arch = dict(hparams["arch"])
+    model = build_model(arch.pop("name"), num_classes=hparams["num_classes"], **arch)
+    weights = {k[len("model."):]: v for k, v in state["state_dict"].items() if k.startswith("model.")}
+    model.load_state_dict(weights)
+    hparams["mean"] = state["state_dict"]["mean"]
+    hparams.setdefault("input_scale", 1.0)
+    return model.eval(), hparams
