@@ -62,12 +62,15 @@ def main(cfg) -> None:
     )
     tracker = Tracker(cfg, "train", name=f"train-{key}") if is_rank_zero else None
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=MONITOR, mode="min", save_top_k=1,
-                           save_last=True, enable_version_counter=False, save_on_train_epoch_end=True)
+                           enable_version_counter=False, save_on_train_epoch_end=True)
+    # Lightning's save_last only writes on epochs that improve `best`; resuming needs every epoch.
+    latest = ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1, enable_version_counter=False,
+                             save_on_train_epoch_end=True)
     trainer = pl.Trainer(
         accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices, num_nodes=cfg.trainer.num_nodes,
         strategy=cfg.trainer.strategy, precision=cfg.trainer.precision, deterministic=cfg.trainer.deterministic,
         benchmark=cfg.trainer.benchmark, max_epochs=cfg.train.epochs, num_sanity_val_steps=0,
-        callbacks=[best, Snapshots(ckpt_dir, list(cfg.train.snapshot_epochs)), FilterImages()],
+        callbacks=[best, latest, Snapshots(ckpt_dir, list(cfg.train.snapshot_epochs)), FilterImages()],
         logger=WandbLogger(experiment=tracker.run) if tracker and not tracker.run.disabled else False,
         plugins=[AtomicCheckpointIO()], default_root_dir=out_dir, enable_model_summary=False,
         log_every_n_steps=10, use_distributed_sampler=False,

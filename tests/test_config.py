@@ -32,8 +32,8 @@ def test_experiment_files_compose_and_validate():
 
 def test_params_file_with_overrides(tmp_path):
     path = config.write_params(tmp_path / "params.yaml")
-    cfg = config.load(["model=alexnet", "prepare.size=64"], params_file=path)
-    assert cfg.model == "alexnet" and cfg.prepare.size == 64
+    cfg = config.load(["model=alexnet", "prepare.size=160"], params_file=path)
+    assert cfg.model == "alexnet" and cfg.prepare.size == 160
 
 
 @pytest.mark.parametrize("overrides, key", [

@@ -245,6 +245,22 @@ RULES: dict[str, Rule] = {
     "logger.dir": string(),
     "models.*.name": choice("zfnet", "alexnet"),
     # visualize rules
+    "visualize.layers": Rule(lambda v: isinstance(v, list) and len(v) > 0 and all(isinstance(x, str) and x for x in v),
+                             "a non-empty list of layer names, e.g. [conv1, conv5]"),
+    "visualize.checkpoint": choice("best", "last"),
+    "visualize.batch_size": integer(1),
+    "visualize.normalize_down": boolean(),
+    "visualize.top9.k": integer(1, 100),
+    "visualize.top9.images": integer(1, optional=True),
+    "visualize.top9.maps": integer(1),
+    "visualize.evolution.split": choice("train", "val"),
+    "visualize.evolution.images": integer(1, optional=True),
+    "visualize.evolution.maps": integer(1),
+    "visualize.architecture.no_renorm_checkpoint": string(optional=True),
+    "visualize.architecture.dead_threshold": number(0, 1),
+    "visualize.architecture.spectrum_size": integer(16, 1024),
+    "visualize.architecture.conv2_maps": integer(1),
+    "visualize.architecture.alias_period": integer(2, 64),
 }
 
 

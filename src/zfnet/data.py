@@ -39,7 +39,7 @@ def random_crops(images: torch.Tensor, crop: int, generator: torch.Generator, fl
 
 def center_crop(images: torch.Tensor, crop: int) -> torch.Tensor:
     height, width = images.shape[-2:]
-    top, left = (height - crop) // 2, (width - crop) // 2
+    top, left = int(round((height - crop) / 2)), int(round((width - crop) / 2))  # torchvision's rounding
     return images[..., top:top + crop, left:left + crop]
 
 
@@ -97,7 +97,8 @@ class PreparedData(pl.LightningDataModule):
         sampler = DistributedSampler(split, num_replicas=world_size, rank=rank, shuffle=shuffle,
                                      seed=self.seed, drop_last=False)
         return DataLoader(split, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())
+                          persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available(),
+                          generator=torch.Generator().manual_seed(self.seed))  # keeps the global RNG untouched
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_split, shuffle=True)

@@ -72,6 +72,15 @@ class Tracker:
     def table(self, key: str, columns: list[str], rows: list[list[Any]]) -> None:
         self.run.log({key: self._wandb.Table(columns=columns, data=rows)})
 
+    def image_table(self, key: str, columns: list[str], rows: list[list[Any]]) -> None:
+        """Like `table`, with every numpy array cell (an HWC or HW image) logged as a wandb.Image."""
+        if self.run.disabled:
+            return
+        import numpy as np
+
+        cell = lambda v: self._wandb.Image(v) if isinstance(v, np.ndarray) else v  # noqa: E731
+        self.run.log({key: self._wandb.Table(columns=columns, data=[[cell(v) for v in row] for row in rows])})
+
     def finish(self, exit_code: int = 0) -> None:
         self.run.finish(exit_code=exit_code)
 

@@ -8,6 +8,7 @@ when validation error plateaus, and after every optimizer step each conv filter 
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -55,12 +56,13 @@ class Classifier(pl.LightningModule):
             self.model = self.model.to(memory_format=torch.channels_last)
         self.register_buffer("mean", mean.float().clone())
         top5 = min(5, num_classes)
-        self.train_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
-        self.train_top5 = MulticlassAccuracy(num_classes, top_k=top5, average="micro")
-        self.val_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
-        self.val_top5 = MulticlassAccuracy(num_classes, top_k=top5, average="micro")
+        self.train_top1, self.val_top1 = TopKError(num_classes, top_k=1), TopKError(num_classes, top_k=1)
+        self.train_top5, self.val_top5 = TopKError(num_classes, top_k=top5), TopKError(num_classes, top_k=top5)
         self.history: list[dict[str, float]] = []  # one row per epoch; travels in checkpoints
+        self.plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None = None
+        self._plateau_state: dict | None = None
         self._epoch_started, self._epoch_images = 0.0, 0
+        self.images_seen = 0  # by this process, over the whole fit
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self.hparams.channels_last:
@@ -72,56 +74,65 @@ class Classifier(pl.LightningModule):
         return normalize(images, self.mean, self.hparams.input_scale)
 
     def on_train_epoch_start(self) -> None:
-        # Dropout draws from the global generator: reseed it per epoch so a resumed run matches.
-        torch.manual_seed(batch_generator(self.hparams.seed, self.current_epoch, 2**31, self.global_rank).initial_seed())
         self._epoch_started, self._epoch_images = time.perf_counter(), 0
 
     def training_step(self, batch, batch_index: int) -> torch.Tensor:
         images, labels = batch
         generator = batch_generator(self.hparams.seed, self.current_epoch, batch_index, self.global_rank)
+        # Dropout draws from the global generator: reseed it from where we are, so that whatever else
+        # touched it (a data loader, a restart) a resumed run replays the uninterrupted one exactly.
+        torch.manual_seed(generator.initial_seed() ^ 0x5EED)
         images = random_crops(self.normalize(images), self.hparams.crop, generator, self.hparams.flip)
         logits = self(images)
         loss = F.cross_entropy(logits, labels)
         if not torch.isfinite(loss):
             raise NonFiniteLoss(f"train: loss is {loss.item()} at step {self.global_step} "
                                 f"(epoch {self.current_epoch + 1}, batch {batch_index}); training stopped")
+        # Metric objects are logged, never computed by hand: Lightning then syncs them across
+        # processes at the same point on every rank (a hand-made collective can deadlock DDP).
         self.train_top1(logits, labels)
         self.train_top5(logits, labels)
+        self.log("train/top1_error", self.train_top1, on_step=False, on_epoch=True)
+        self.log("train/top5_error", self.train_top5, on_step=False, on_epoch=True)
         self.log("train/loss", loss, on_step=False, on_epoch=True, sync_dist=True)
         self._epoch_images += len(labels) * self.trainer.world_size
+        self.images_seen += len(labels)
         return loss
 
     def on_train_epoch_end(self) -> None:
         # Runs after this epoch's validation, before ModelCheckpoint: the row is in the saved checkpoint.
         seconds = time.perf_counter() - self._epoch_started
-        self.log("train/top1_error", 1 - self.train_top1.compute(), sync_dist=True)
-        self.log("train/top5_error", 1 - self.train_top5.compute(), sync_dist=True)
-        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], sync_dist=True)
-        self.log("train/images_per_s", self._epoch_images / max(seconds, 1e-9), sync_dist=True)
-        self.train_top1.reset()
-        self.train_top5.reset()
+        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"])  # same on every rank
+        self.log("train/images_per_s", self._epoch_images / max(seconds, 1e-9))  # already a global estimate
         row = {k: float(v) for k, v in self.trainer.callback_metrics.items() if "/" in k}
         self.history = [r for r in self.history if r["epoch"] <= self.current_epoch]
         self.history.append({"epoch": self.current_epoch + 1, **row})
+        # Stepped here rather than by Lightning so the step lands before this epoch's checkpoint:
+        # a run resumed from it then drops the lr exactly when the uninterrupted run does.
+        self.plateau.step(row["val/top1_error"])
+
+    def on_fit_end(self) -> None:
+        logging.getLogger("zfnet").info("rank %d of %d: trained on %d images", self.global_rank,
+                                        self.trainer.world_size, self.images_seen)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["history"] = self.history
+        checkpoint["plateau"] = self.plateau.state_dict()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.history = list(checkpoint.get("history", []))
+        self._plateau_state = checkpoint.get("plateau")
+        if self.plateau is not None and self._plateau_state is not None:
+            self.plateau.load_state_dict(self._plateau_state)
 
     def validation_step(self, batch, batch_index: int) -> None:
         images, labels = batch
         logits = self(center_crop(self.normalize(images), self.hparams.crop))
         self.val_top1(logits, labels)
         self.val_top5(logits, labels)
+        self.log("val/top1_error", self.val_top1, on_epoch=True)
+        self.log("val/top5_error", self.val_top5, on_epoch=True)
         self.log("val/loss", F.cross_entropy(logits, labels), on_epoch=True, sync_dist=True)
-
-    def on_validation_epoch_end(self) -> None:
-        self.log("val/top1_error", 1 - self.val_top1.compute(), sync_dist=True)
-        self.log("val/top5_error", 1 - self.val_top5.compute(), sync_dist=True)
-        self.val_top1.reset()
-        self.val_top5.reset()
 
     def optimizer_step(self, *args, **kwargs) -> None:
         super().optimizer_step(*args, **kwargs)
@@ -131,10 +142,21 @@ class Classifier(pl.LightningModule):
     def configure_optimizers(self):
         optimizer = torch.optim.SGD(self.model.parameters(), lr=self.hparams.lr, momentum=self.hparams.momentum,
                                     weight_decay=self.hparams.weight_decay)
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=self.hparams.lr_factor,
-                                                               patience=self.hparams.lr_patience)
-        return {"optimizer": optimizer,
-                "lr_scheduler": {"scheduler": scheduler, "monitor": "val/top1_error", "interval": "epoch"}}
+        self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=self.hparams.lr_factor, patience=self.hparams.lr_patience)
+        if self._plateau_state is not None:
+            self.plateau.load_state_dict(self._plateau_state)
+        return optimizer
+
+
+class TopKError(MulticlassAccuracy):
+    """1 - top-k accuracy over all samples (micro average), as the paper's tables report."""
+
+    def __init__(self, num_classes: int, top_k: int):
+        super().__init__(num_classes, top_k=top_k, average="micro")
+
+    def compute(self) -> torch.Tensor:
+        return 1 - super().compute()
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -1,0 +1,330 @@
+"""Deconvnet figures (paper Figs. 2, 4, 6): the images searched, projections with their patches, layouts.
+
+    images = ImageSet(PreparedSplit(root / "val"), mean, crop, subset(len(split), 500, seed=0))
+    top = top_activations(model, images.batches(64), ["conv2"], k=9)
+    projections = project_top(Deconvnet(model), images, "conv2", top["conv2"], maps=[3, 17])  # (2, 9, 3, c, c)
+    window = receptive_window(model, "conv2")
+    tile = projection_tile(projections[0, 0], window, y, x)   # HWC in [0, 1], the receptive field only
+
+Conventions (ours where the paper is silent):
+
+* The network sees the centre `crop` x `crop` window of each mean-subtracted prepared image (the
+  validation view of the training code); patches are cut from the same window of the uint8 image.
+* Every tile is the activation's full receptive field, `window.size` pixels square, placed where it
+  lies in the image: the part outside the image is blank (mid-grey, i.e. zero, for projections,
+  light grey for patches), so tiles of one layer share one size.
+* Projections are shown with zero at mid-grey and each tile stretched by its own magnitude scale, the
+  99.5th percentile of its nonzero magnitudes (``signed_stretch``; brighter pixels clip): a pixel
+  the activation does not depend on stays grey, as in the paper.
+* Maps are drawn at random (seeded by the pipeline seed and the layer name) among the maps that
+  respond at all on the searched images; a map that never fires has nothing to project.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from typing import Iterator, NamedTuple, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from zfnet.data import center_crop, normalize
+from zfnet.deconv import Deconvnet
+from zfnet.figures import plt, to_hwc
+from zfnet.filters import white_noise_shares
+from zfnet.top9 import TopK, receptive_field
+
+OUTSIDE_PATCH = 0.8  # light grey: the part of a receptive field beyond the image border
+_FAR = 1000  # a position far from the top-left border, to read receptive fields unclipped
+
+
+def subset(total: int, count: int | None, seed: int = 0) -> list[int]:
+    """`count` indices of range(total), drawn at random (seeded) and sorted; all of them if count is None
+    or not smaller. Prepared splits are stored class by class, so the first `count` would be one class."""
+    if count is None or count >= total:
+        return list(range(total))
+    rng = np.random.default_rng(seed)
+    return sorted(rng.choice(total, size=count, replace=False).tolist())
+
+
+class ImageSet:
+    """Images of a prepared split as the network sees them, numbered 0..len-1 in `indices` order.
+
+    `dataset[i]` gives (uint8 CHW tensor, label) (a `zfnet.prepare.PreparedSplit`); `mean` is the
+    (3,S,S) training mean; the network input is the centre `crop` of the mean-subtracted image,
+    times `scale` (the checkpoint's `input_scale`, when training used one).
+    """
+
+    def __init__(self, dataset, mean: Tensor, crop: int, indices: Sequence[int] | None = None, scale: float = 1.0):
+        self.dataset = dataset
+        self.mean = mean.float()
+        self.crop = crop
+        self.scale = scale
+        self.indices = list(range(len(dataset))) if indices is None else list(indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def raw(self, i: int) -> Tensor:
+        """Image i (position in this set) as uint8 (3, crop, crop): what patches are cut from."""
+        return center_crop(self.dataset[self.indices[i]][0], self.crop)
+
+    def inputs(self, positions: Sequence[int] | Tensor) -> Tensor:
+        """Network inputs (n, 3, crop, crop), float32, for the images at these positions."""
+        images = torch.stack([self.dataset[self.indices[int(i)]][0] for i in positions])
+        return center_crop(normalize(images, self.mean, self.scale), self.crop)
+
+    def batches(self, batch_size: int) -> Iterator[Tensor]:
+        """The whole set in order, `batch_size` images at a time (nothing else is held)."""
+        for start in range(0, len(self), batch_size):
+            yield self.inputs(range(start, min(start + batch_size, len(self))))
+
+
+# --------------------------------------------------------------------------- receptive fields
+
+
+class Window(NamedTuple):
+    """Receptive field of a layer: activation (y, x) sees rows start + y*jump .. + size (unclipped)."""
+
+    size: int
+    jump: int
+    start: int
+
+    def origin(self, y: int, x: int) -> tuple[int, int]:
+        return self.start + y * self.jump, self.start + x * self.jump
+
+
+def receptive_window(model: nn.Module, layer: str) -> Window:
+    """The layer's receptive field size, step and offset, read off `zfnet.top9.receptive_field`."""
+    big = (10**9, 10**9)
+    y0, y1, _, _ = receptive_field(model, layer, _FAR, _FAR, input_size=big)
+    next_y0 = receptive_field(model, layer, _FAR + 1, _FAR + 1, input_size=big)[0]
+    jump = next_y0 - y0
+    return Window(size=y1 - y0, jump=jump, start=y0 - _FAR * jump)
+
+
+def cut(image, y0: int, x0: int, size: int, fill: float = 0.0) -> np.ndarray:
+    """The size x size window of `image` (C,H,W array or CPU tensor) with top-left (y0, x0), as a float32
+    array; the part outside the image is `fill`."""
+    image = np.asarray(image, dtype=np.float32)
+    c, h, w = image.shape
+    out = np.full((c, size, size), fill, dtype=np.float32)
+    top, left = max(y0, 0), max(x0, 0)
+    bottom, right = min(y0 + size, h), min(x0 + size, w)
+    if bottom > top and right > left:
+        out[:, top - y0:bottom - y0, left - x0:right - x0] = image[:, top:bottom, left:right]
+    return out
+
+
+# --------------------------------------------------------------------------- projections
+
+
+def responsive_maps(top: TopK) -> list[int]:
+    """Maps whose strongest activation on the searched images is positive."""
+    return torch.nonzero(top.values[:, 0] > 0).flatten().tolist()
+
+
+def choose_maps(candidates: Sequence[int], count: int, seed: int, layer: str) -> list[int]:
+    """`count` of `candidates` at random (seeded by seed and layer name), sorted."""
+    rng = np.random.default_rng([seed, zlib.crc32(layer.encode())])
+    if count >= len(candidates):
+        return sorted(candidates)
+    return sorted(rng.choice(list(candidates), size=count, replace=False).tolist())
+
+
+@torch.no_grad()
+def project_top(
+    deconv: Deconvnet, images: ImageSet, layer: str, top: TopK, maps: Sequence[int], batch_size: int = 64
+) -> Tensor:
+    """Project each of the top-k activations of each map in `maps`, each on its own image.
+
+    Returns (len(maps), k, 3, crop, crop) on the CPU; [m, r] is rank r of map maps[m].
+    """
+    maps_t = torch.as_tensor(list(maps), dtype=torch.long)
+    k = top.values.shape[1]
+    image_index = top.image_index[maps_t].flatten()
+    channel = maps_t.repeat_interleave(k)
+    position = torch.stack([top.y[maps_t].flatten(), top.x[maps_t].flatten()], dim=1)
+    device = next(deconv.model.parameters()).device
+    out = []
+    for start in range(0, len(channel), batch_size):
+        part = slice(start, start + batch_size)
+        inputs = images.inputs(image_index[part]).to(device)
+        out.append(deconv.project(inputs, layer, channel[part].to(device), position[part].to(device)).cpu())
+    return torch.cat(out).unflatten(0, (len(maps_t), k))
+
+
+def signed_stretch(image: Tensor | np.ndarray, quantile: float = 0.995) -> np.ndarray:
+    """Zero to mid-grey, +-m to 1 and 0, where m is the `quantile` of the nonzero magnitudes (larger ones
+    clip): a few extreme pixels would otherwise leave the rest of a projection invisible. A blank image
+    stays grey."""
+    array = image.detach().cpu().float().numpy() if isinstance(image, Tensor) else np.asarray(image, np.float32)
+    magnitude = np.abs(array)
+    nonzero = magnitude[magnitude > 1e-12]
+    if nonzero.size == 0:
+        return np.full_like(array, 0.5)
+    scale = np.quantile(nonzero, quantile) if quantile < 1 else nonzero.max()
+    return np.clip(0.5 + array / (2 * scale), 0.0, 1.0)
+
+
+def projection_tile(projection: Tensor, window: Window, y: int, x: int) -> np.ndarray:
+    """HWC tile in [0, 1]: the receptive field of activation (y, x), signed-stretched."""
+    return to_hwc(signed_stretch(cut(projection, *window.origin(y, x), window.size, fill=0.0)))
+
+
+def patch_tile(image: Tensor, window: Window, y: int, x: int) -> np.ndarray:
+    """HWC tile in [0, 1]: the image patch under activation (y, x) (uint8 CHW image in)."""
+    return to_hwc(cut(np.asarray(image) / 255.0, *window.origin(y, x), window.size, fill=OUTSIDE_PATCH))
+
+
+def blank_tile(window: Window) -> np.ndarray:
+    """A white tile: the place of an activation that does not exist (a map firing on fewer than k images)."""
+    return np.ones((window.size, window.size, 3), dtype=np.float32)
+
+
+# --------------------------------------------------------------------------- layout
+
+
+def mosaic(tiles: Sequence[np.ndarray], ncols: int, pad: int = 1, fill: float = 1.0) -> np.ndarray:
+    """Equal-size HWC tiles in a grid, `pad` pixels of `fill` between and around them."""
+    h, w = tiles[0].shape[:2]
+    nrows = math.ceil(len(tiles) / ncols)
+    out = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad, 3), fill, dtype=np.float32)
+    for i, tile in enumerate(tiles):
+        r, c = divmod(i, ncols)
+        tile = np.asarray(tile, dtype=np.float32)
+        if tile.ndim == 2:
+            tile = np.repeat(tile[..., None], 3, axis=2)
+        out[pad + r * (h + pad):pad + r * (h + pad) + h, pad + c * (w + pad):pad + c * (w + pad) + w] = tile
+    return out
+
+
+def block_mosaic(blocks: Sequence[Sequence[np.ndarray]], pad: int = 1) -> np.ndarray:
+    """Each block (k tiles) as a square grid, the blocks themselves in a square grid with wider gaps.
+
+    The paper's Fig. 2 panel: one 3x3 block per feature map.
+    """
+    per_block = math.ceil(math.sqrt(len(blocks[0])))
+    grids = [mosaic(block, per_block, pad=pad) for block in blocks]
+    gap = max(2, grids[0].shape[0] // 12)
+    return mosaic(grids, math.ceil(math.sqrt(len(grids))), pad=gap, fill=1.0)
+
+
+def top_figure(projections: np.ndarray, patches: np.ndarray, title: str) -> plt.Figure:
+    """Fig. 2 style: the projection blocks beside the matching patch blocks."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 6.3))
+    for ax, image, name in zip(axes, (projections, patches), ("projections", "image patches")):
+        ax.imshow(np.clip(image, 0, 1), interpolation="nearest")
+        ax.set_title(name, fontsize=9)
+        ax.axis("off")
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def evolution_figure(tiles: Sequence[Sequence[np.ndarray]], epochs: Sequence[int], maps: Sequence[int],
+                     title: str) -> plt.Figure:
+    """Fig. 4 style: one row per feature map, one column per training snapshot."""
+    nrows, ncols = len(tiles), len(epochs)
+    cell = 1.2
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * cell + 0.6, nrows * cell + 0.6), squeeze=False)
+    for r, row in enumerate(tiles):
+        for c, tile in enumerate(row):
+            ax = axes[r, c]
+            ax.imshow(np.clip(tile, 0, 1), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(f"epoch {epochs[c]}", fontsize=8)
+            if c == 0:
+                ax.set_ylabel(f"map {maps[r]}", fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def side_by_side(images: Sequence[np.ndarray], titles: Sequence[str], title: str, cell: float = 4.0) -> plt.Figure:
+    """A few images in one row, each in its own equal panel (Fig. 6 a-e)."""
+    fig, axes = plt.subplots(1, len(images), figsize=(cell * len(images), cell + 0.5), squeeze=False)
+    for ax, image, name in zip(axes[0], images, titles):
+        image = to_hwc(image)
+        if image.dtype != np.uint8:
+            image = np.clip(image, 0, 1)
+        ax.imshow(image, interpolation="nearest")
+        ax.set_title(name, fontsize=9)
+        ax.axis("off")
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def measures_figure(measures: dict[str, dict], title: str, spectrum_size: int = 64) -> plt.Figure:
+    """Bar charts of the Fig. 6 measures per model: band energy shares, dead share, aliasing."""
+    labels = list(measures)
+    x = np.arange(len(labels))
+    fig, (bands_ax, dead_ax, alias_ax) = plt.subplots(1, 3, figsize=(12, 3.4))
+    width = 0.27
+    for i, band in enumerate(("low", "mid", "high")):
+        values = [measures[m]["conv1_spectrum"]["energy"][band] for m in labels]
+        bands_ax.bar(x + (i - 1) * width, values, width, label=band)
+    for i, share in enumerate(white_noise_shares(spectrum_size).tolist()):
+        bands_ax.hlines(share, x[0] - 0.45, x[-1] + 0.45, colors=f"C{i}", linestyles=":", linewidth=1)
+    bands_ax.set(title="conv1 filter energy by spatial frequency\n(dotted: white noise, i.e. untrained)",
+                 ylabel="mean share", ylim=(0, 1))
+    bands_ax.legend(fontsize=7)
+    dead_ax.bar(x, [measures[m]["conv1_dead_share"] for m in labels], color="tab:red")
+    dead_ax.set(title="dead conv1 filters", ylabel="share of filters", ylim=(0, 1))
+    recon = [measures[m]["conv2_alias_share"] for m in labels]
+    patch = [measures[m]["conv2_patch_alias_share"] for m in labels]
+    alias_ax.bar(x - 0.2, recon, 0.4, label="conv2 projections")
+    alias_ax.bar(x + 0.2, patch, 0.4, label="image patches")
+    alias_ax.set(title="aliasing: energy on the stride lattice", ylabel="share of energy")
+    alias_ax.legend(fontsize=7)
+    for ax in (bands_ax, dead_ax, alias_ax):
+        ax.set_xticks(x, labels, fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def image_set(dataset, hparams: dict, indices: Sequence[int] | None = None) -> ImageSet:
+    """The images of `dataset` as the checkpoint's network saw them in validation."""
+    return ImageSet(dataset, hparams["mean"], hparams["crop"], indices, scale=float(hparams.get("input_scale", 1.0)))
+
+
+def load_checkpoint(path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """`zfnet.training.load_trained` with a clear error for a missing file; the model on `device`."""
+    from pathlib import Path
+
+    from zfnet.errors import UserError
+    from zfnet.training import load_trained
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: checkpoint not found (run the train stage first)")
+    model, hparams = load_trained(path)
+    return model.to(device), hparams
+
+
+def checked_layers(model: nn.Module, layers: Sequence[str]) -> list[str]:
+    """`layers` (config `visualize.layers`), or a UserError naming those that are not conv layers of `model`."""
+    from zfnet.errors import UserError
+
+    unknown = [layer for layer in layers if layer not in model.conv_layer_names]
+    if unknown:
+        raise UserError(f"visualize.layers: {', '.join(unknown)} not conv layers of this model; "
+                        f"present: {', '.join(model.conv_layer_names)}")
+    return list(layers)
+
+
+def device_for(accelerator: str) -> torch.device:
+    """CUDA when the trainer config asks for a GPU and one is there, else the CPU."""
+    wants_gpu = accelerator in ("gpu", "cuda", "auto")
+    return torch.device("cuda" if wants_gpu and torch.cuda.is_available() else "cpu")

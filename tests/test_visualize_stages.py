@@ -1,0 +1,138 @@
+"""The visualize, evolution and architecture stages end to end on tiny data and checkpoints."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import REPO
+from zfnet import config
+from zfnet.models import build_model, get_layer
+from zfnet.prepare import PreparedSplit, prepare_split
+from zfnet.training import load_trained
+
+SIZE, CROP = 72, 64
+CLASSES = ("a", "b", "c")
+
+
+def load_stage(name: str):
+    spec = importlib.util.spec_from_file_location(f"stage_{name}", REPO / "pipelines" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def draw_split(root, per_class: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for c, name in enumerate(CLASSES):
+        folder = root / name
+        folder.mkdir(parents=True)
+        for i in range(per_class):
+            image = np.full((SIZE, SIZE, 3), rng.integers(40, 200, 3), dtype=np.uint8)
+            y, x = rng.integers(0, SIZE - 24, 2)
+            image[y:y + 24, x:x + 24, c] = 255  # a bright square in the class's colour
+            Image.fromarray(image).save(folder / f"{i}.png")
+
+
+def save_checkpoint(path, name: str, seed: int, mean: torch.Tensor, renorm_radius=0.1, dead: int = 0) -> None:
+    torch.manual_seed(seed)
+    model = build_model(name, len(CLASSES), input_size=CROP, width=0.25, init_std=None)
+    with torch.no_grad():
+        get_layer(model, "conv1").weight[:dead] = 0
+    state = {f"model.{k}": v for k, v in model.state_dict().items()}
+    state["mean"] = mean
+    hparams = {"arch": {"name": name, **model.options}, "num_classes": len(CLASSES), "crop": CROP,
+               "renorm_radius": renorm_radius, "input_scale": 0.02}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": state, "hyper_parameters": hparams}, path)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("vis")
+    draw_split(root / "raw" / "train", 6, seed=0)
+    draw_split(root / "raw" / "val", 5, seed=1)
+    prepared = root / "prepared"
+    prepare_split(root / "raw" / "train", prepared / "train", SIZE, compute_mean=True, workers=1, progress=False)
+    prepare_split(root / "raw" / "val", prepared / "val", SIZE, classes=list(CLASSES), compute_mean=False,
+                  workers=1, progress=False)
+    mean = torch.from_numpy(np.load(prepared / "train" / "mean.npy")).permute(2, 0, 1).contiguous()
+    for name in ("zfnet", "alexnet"):
+        folder = root / "outputs" / "train" / name / "checkpoints"
+        dead = 3 if name == "alexnet" else 0
+        for file, seed in (("epoch_001", 1), ("epoch_002", 2), ("best", 2), ("last", 2)):
+            save_checkpoint(folder / f"{file}.ckpt", name, seed, mean, dead=dead)
+    save_checkpoint(root / "norenorm.ckpt", "zfnet", 5, mean, renorm_radius=None)
+    return root
+
+
+def load_config(root, *overrides):
+    return config.load([
+        "data=imagefolder", f"data.root={root}/raw", f"paths.prepared={root}/prepared",
+        f"paths.outputs={root}/outputs", f"paths.metrics={root}/metrics", f"paths.plots={root}/plots",
+        "logger.mode=disabled", f"prepare.size={SIZE}", f"train.crop={CROP}", "models.zfnet.width=0.25",
+        "models.alexnet.width=0.25", "visualize.batch_size=7", "visualize.top9.maps=4",
+        "visualize.evolution.maps=2", "visualize.architecture.conv2_maps=4", *overrides,
+    ])
+
+
+def metrics(root, name):
+    return json.loads((root / "metrics" / f"{name}.json").read_text())
+
+
+@pytest.mark.parametrize("name", ["zfnet", "alexnet"])
+def test_visualize_stage(workspace, name):
+    load_stage("visualize").main(load_config(workspace, f"model={name}", "visualize.top9.images=12"))
+    layers = ["conv1", "conv2", "conv3", "conv4", "conv5"]
+    plots = workspace / "plots" / f"visualize_{name}"
+    assert sorted(p.name for p in plots.iterdir()) == [f"top9_{layer}.png" for layer in layers]
+    result = metrics(workspace, f"visualize_{name}")
+    assert result["images"] == 12 and set(layers) <= set(result)
+    # the saved top 9 point at real activations of the validation images they name
+    top = torch.load(workspace / "outputs" / "visualize" / name / "top9.pt", weights_only=True)
+    model, hparams = load_trained(workspace / "outputs" / "train" / name / "checkpoints" / "best.ckpt")
+    split = PreparedSplit(workspace / "prepared" / "val")
+    from zfnet.deconv import forward_with_switches
+    from zfnet.visualize import image_set
+
+    images = image_set(split, hparams)
+    conv3 = top["conv3"]
+    assert conv3["values"].shape[1] == 9
+    for channel in (0, 5):
+        i, y, x = (int(conv3[f][channel, 0]) for f in ("image_index", "y", "x"))
+        activation, _ = forward_with_switches(model, images.inputs([i]), "conv3")
+        torch.testing.assert_close(activation[0, channel, y, x], conv3["values"][channel, 0])
+        assert activation[0, channel, y, x] == activation[0, channel].max()
+
+
+def test_evolution_stage(workspace):
+    load_stage("evolution").main(load_config(workspace, "model=alexnet", "visualize.evolution.split=val"))
+    plots = workspace / "plots" / "evolution_alexnet"
+    assert {p.name for p in plots.iterdir()} == {"convergence.png"} | {f"evolution_conv{i}.png" for i in range(1, 6)}
+    result = metrics(workspace, "evolution_alexnet")
+    assert result["epochs"] == [1, 2] and result["images"] == 15
+    for layer in ("conv1", "conv5"):
+        distance = result[layer]["distance_to_last"]
+        assert distance["epoch_002"] == 0 and distance["epoch_001"] > 0.5  # two independent inits
+        assert len(result[layer]["maps"]) == 2
+
+
+def test_architecture_stage(workspace):
+    load_stage("architecture").main(load_config(
+        workspace, f"visualize.architecture.no_renorm_checkpoint={workspace}/norenorm.ckpt"))
+    plots = workspace / "plots" / "architecture"
+    assert {p.name for p in plots.iterdir()} == {"conv1_filters.png", "conv2_projections.png", "measures.png"}
+    result = metrics(workspace, "architecture")
+    assert list(result) == ["alexnet", "zfnet", "zfnet_no_renorm"]
+    alexnet, zfnet = result["alexnet"], result["zfnet"]
+    assert alexnet["conv1_stride"] == 4 and zfnet["conv1_stride"] == 2
+    assert alexnet["conv1_dead_share"] == pytest.approx(3 / alexnet["conv1_filters"])  # the 3 zeroed filters
+    assert zfnet["conv1_dead_share_by_norm"] == 0
+    for measures in result.values():
+        assert sum(measures["conv1_spectrum"]["energy"].values()) == pytest.approx(1)
+        assert 0 <= measures["conv2_alias_share"] <= 1 and measures["conv2_maps_projected"] == 4
