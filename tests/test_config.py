@@ -59,3 +59,15 @@ def test_stage_prints_one_line_and_exits_nonzero():
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: prepare.size"), result.stderr
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    (["data=imagefolder", "data.root=/nonexistent/tree"], "error: data.root: /nonexistent/tree is not a folder"),
+    (["data=imagenet"], "error: data.root: missing value"),
+])
+def test_prepare_names_a_missing_root_in_one_line(overrides, expected, tmp_path):
+    result = subprocess.run([sys.executable, "pipelines/prepare.py", *overrides, f"paths.prepared={tmp_path}/p"],
+                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith(expected), result.stderr
+    assert not (tmp_path / "p").exists()

@@ -371,3 +371,15 @@ def test_overfits_a_tiny_batch(name):
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0], losses
 
+
+
+def test_fan_in_initialization_keeps_conv1_at_the_paper_scale():
+    torch.manual_seed(0)
+    model = build_model("alexnet", 10, input_size=96, width=0.5, init="fan_in")
+    assert model.features.conv1.weight.std().item() == pytest.approx(0.01, rel=0.05)
+    for name in ("conv3", "fc6"):
+        layer = get_layer(model, name)
+        fan_in = layer.weight[0].numel()
+        assert layer.weight.std().item() == pytest.approx((2 / fan_in) ** 0.5, rel=0.05)
+    with pytest.raises(UserError, match="model.init"):
+        build_model("zfnet", 10, init="xavier")

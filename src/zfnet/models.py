@@ -31,7 +31,9 @@ Options (both models unless noted; each is checked and a bad one raises `UserErr
     fc_units    4096          units in fc6 and fc7 (Table 3 also uses 2048 and 8192)
     conv_maps   (384,384,256) maps in conv3, conv4, conv5 (Table 3 / Table 2 (b): (512, 1024, 512))
     dropout     0.5           dropout probability before fc6 and before fc7
-    init_std    0.01          weights ~ N(0, init_std^2), biases 0; None: N(0, 2/fan_in) (He et al.)
+    init        "paper"       "paper": every weight ~ N(0, init_std^2); "fan_in": conv1 ~ N(0, init_std^2),
+                              every later layer ~ N(0, 2/fan_in) (He et al.); biases 0 either way
+    init_std    0.01          the paper's weight scale
     grouped     True          alexnet only: conv2, conv4, conv5 in two groups (the 2-GPU split)
 
 `clip_filter_rms_(model, radius=0.1)` is the paper's filter renormalization (the trainer calls it after
@@ -58,8 +60,10 @@ Choices made where the paper is silent (PAPER.md sec. 1 and 2):
 - Initialization: "all weights initialized to 1e-2 and biases 0" is read as N(0, 0.01^2) for every conv
   and fc weight, all biases 0. With that small scale and no batch norm the 8-layer net's output starts
   tiny and plain SGD can take a long while to get going (Krizhevsky used std 0.005 for fc6/fc7 and bias 1
-  in several layers for this reason); the default follows the paper, `init_std` lets an experiment
-  change it.
+  in several layers for this reason); the default follows the paper. `init="fan_in"` is for short runs:
+  the later layers get fan-in scaling so the signal does not vanish, while conv1 keeps the paper's small
+  scale, so its filters grow from faint noise into learned structure (started at fan-in scale they would
+  sit at the 0.1 RMS radius from step one and keep their random look).
 - Input size: the paper uses 224x224 crops; other square sizes are allowed and only change fc6's input
   (computed by arithmetic on the layers, no dry run, so building on the 'meta' device is free).
 """
@@ -96,6 +100,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "fc_units": 4096,
     "conv_maps": [384, 384, 256],
     "dropout": 0.5,
+    "init": "paper",
     "init_std": 0.01,
 }
 ALEXNET_ONLY_OPTIONS: dict[str, Any] = {"grouped": True}
@@ -169,7 +174,7 @@ def build_model(name: str, num_classes: int, **options: Any) -> ConvNet:
         math.prod(pool5_shape), fc_units, num_classes, dropout=opts["dropout"], remove=opts["remove"]
     )
     model = ConvNet(name, num_classes, features, classifier, opts["input_size"], opts)
-    _init_weights(model, opts["init_std"])
+    _init_weights(model, opts["init"], opts["init_std"])
     return model
 
 
@@ -235,15 +240,12 @@ def _make_classifier(
     return nn.Sequential(OrderedDict(layers))
 
 
-def _init_weights(model: nn.Module, std: float | None) -> None:
-    """The paper's init: weights N(0, std^2), biases 0, for every conv and fc layer.
-
-    std=None scales each layer by its fan-in instead (N(0, 2/fan_in)), which lets the small, short
-    CPU runs start learning at once; the paper's fixed 0.01 needs many thousands of steps to get going.
-    """
+def _init_weights(model: nn.Module, scheme: str, std: float) -> None:
+    """Biases 0; weights N(0, std^2) ("paper"), or fan-in scaled after conv1 ("fan_in")."""
+    first = model.features.conv1
     for module in model.modules():
         if isinstance(module, (nn.Conv2d, nn.Linear)):
-            if std is None:
+            if scheme == "fan_in" and module is not first:
                 nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
             else:
                 nn.init.normal_(module.weight, mean=0.0, std=std)
@@ -294,7 +296,8 @@ def _check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
         "fc_units": _positive_int("fc_units", opts["fc_units"]),
         "conv_maps": _conv_maps(opts["conv_maps"]),
         "dropout": _probability("dropout", opts["dropout"]),
-        "init_std": None if opts["init_std"] is None else _positive_number("init_std", opts["init_std"]),
+        "init": _choice("init", opts["init"], ("paper", "fan_in")),
+        "init_std": _positive_number("init_std", opts["init_std"]),
     }
     if name == "alexnet":
         checked["grouped"] = _boolean("grouped", opts["grouped"])

@@ -1,0 +1,71 @@
+"""The whole pipeline through DVC, on the smoke configuration, in a fresh copy of the repository."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, read_wandb_records
+from zfnet import config
+
+pytestmark = pytest.mark.slow
+
+
+def run(*command, cwd, timeout=900):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    """A git repository holding the tracked files, with params.yaml composed for experiment=smoke."""
+    root = tmp_path_factory.mktemp("repo")
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
+    for name in filter(None, tracked.decode().split("\0")):
+        if (REPO / name).is_file() and not name.startswith(("metrics/", "dvc.lock")):
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, root / name)
+    config.write_params(root / "params.yaml", ["experiment=smoke"])
+    run("git", "init", "-q", cwd=root)
+    run("git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A", cwd=root)
+    run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "smoke", cwd=root)
+    return root
+
+
+def test_repro_runs_everything_then_finds_nothing_to_do(repo):
+    run("dvc", "repro", cwd=repo)
+    stages = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    assert {"generate", "prepare", "train@zfnet", "train@alexnet"} <= set(stages)
+    for model in ("zfnet", "alexnet"):
+        result = json.loads((repo / "metrics" / f"train_{model}.json").read_text())
+        assert 0 <= result["val_top1_error_10crop"] <= 1
+    assert (repo / "plots" / "generate" / "samples.png").stat().st_size > 0
+
+    again = run("dvc", "repro", cwd=repo)
+    assert "Data and pipelines are up to date" in again, again
+
+    runs = {}
+    for run_file in (repo / "wandb").glob("offline-run-*/run-*.wandb"):
+        record = next(r.run for r in read_wandb_records(run_file) if r.HasField("run"))
+        runs.setdefault(record.job_type, set()).add(record.run_group)
+    assert {"generate", "prepare", "train"} <= set(runs)
+    assert len(set().union(*runs.values())) == 1, "all stages of one pipeline run share one W&B group"
+
+
+def test_exp_run_with_a_data_setting_is_listed_with_metrics(repo):
+    run("dvc", "exp", "run", "-n", "bigger", "-S", "experiment=smoke", "-S", "prepare.size=80", cwd=repo)
+    shown = json.loads(run("dvc", "exp", "show", "--json", cwd=repo).split("\n", 1)[-1]
+                       if not run("dvc", "exp", "show", "--json", cwd=repo).lstrip().startswith(("[", "{"))
+                       else run("dvc", "exp", "show", "--json", cwd=repo))
+    experiments = [e for commit in shown for e in (commit.get("experiments") or [])]
+    [bigger] = [e for e in experiments if e.get("name") == "bigger"]
+    data = bigger["revs"][0]["data"]
+    assert data["params"]["params.yaml"]["data"]["prepare"]["size"] == 80
+    assert "val_top1_error_10crop" in data["metrics"]["metrics/train_zfnet.json"]["data"]
