@@ -61,11 +61,19 @@ def test_repro_runs_everything_then_finds_nothing_to_do(repo):
 
 def test_exp_run_with_a_data_setting_is_listed_with_metrics(repo):
     run("dvc", "exp", "run", "-n", "bigger", "-S", "experiment=smoke", "-S", "prepare.size=80", cwd=repo)
-    shown = json.loads(run("dvc", "exp", "show", "--json", cwd=repo).split("\n", 1)[-1]
-                       if not run("dvc", "exp", "show", "--json", cwd=repo).lstrip().startswith(("[", "{"))
-                       else run("dvc", "exp", "show", "--json", cwd=repo))
-    experiments = [e for commit in shown for e in (commit.get("experiments") or [])]
-    [bigger] = [e for e in experiments if e.get("name") == "bigger"]
-    data = bigger["revs"][0]["data"]
+    shown = json.loads(subprocess.run(["dvc", "exp", "show", "--json"], cwd=repo, capture_output=True,
+                                      text=True, check=True).stdout)
+    [data] = [node["data"] for node in walk(shown) if node.get("name") == "bigger" and "data" in node]
     assert data["params"]["params.yaml"]["data"]["prepare"]["size"] == 80
     assert "val_top1_error_10crop" in data["metrics"]["metrics/train_zfnet.json"]["data"]
+
+
+def walk(node):
+    """Every dict inside a JSON document."""
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from walk(value)

@@ -93,10 +93,10 @@ def test_ddp_on_cpu_runs_two_processes(smoke, tmp_path):
 
 
 def test_non_finite_loss_stops_with_one_line(smoke, tmp_path):
-    result = stage("train", *smoke(tmp_path), "model=zfnet", "train.input_scale=1e30", check=False)
+    result = stage("train", *smoke(tmp_path), "model=zfnet", "train.lr=1e12", check=False)
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.returncode == 2 and len(errors) == 1
-    assert "at step 0" in errors[0] and "no checkpoint was written yet" in errors[0]
+    assert "loss is nan at step 1 " in errors[0] and "no checkpoint was written yet" in errors[0]
 
 
 def test_unknown_model_is_one_line():

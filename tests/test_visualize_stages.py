@@ -41,7 +41,7 @@ def draw_split(root, per_class: int, seed: int) -> None:
 
 def save_checkpoint(path, name: str, seed: int, mean: torch.Tensor, renorm_radius=0.1, dead: int = 0) -> None:
     torch.manual_seed(seed)
-    model = build_model(name, len(CLASSES), input_size=CROP, width=0.25, init_std=None)
+    model = build_model(name, len(CLASSES), input_size=CROP, width=0.25, init="fan_in")
     with torch.no_grad():
         get_layer(model, "conv1").weight[:dead] = 0
     state = {f"model.{k}": v for k, v in model.state_dict().items()}
