@@ -13,7 +13,6 @@ import csv
 import io
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -22,6 +21,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
+import zfnet
 from zfnet import stage
 from zfnet.config import fingerprint, select
 from zfnet.data import PreparedData, ten_crop_probabilities
@@ -38,7 +38,7 @@ def main(cfg) -> None:
     key = cfg.model
     out_dir = Path(cfg.paths.outputs) / "train" / key
     ckpt_dir = out_dir / "checkpoints"
-    run_id = fingerprint(cfg, "seed", f"models.{key}", "train", "data", "prepare")
+    run_id = run_fingerprint(cfg, key)
     resume = resumable(out_dir, run_id)
     is_rank_zero = rank_zero_only.rank == 0
     if is_rank_zero and not resume:
@@ -80,16 +80,18 @@ def main(cfg) -> None:
         stage.log.info("resuming %s from %s", key, last)
     try:
         trainer.fit(module, datamodule=data, ckpt_path=last if resume else None, weights_only=True)
-    except NonFiniteLoss as err:
-        kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was written yet"
-        raise NonFiniteLoss(f"{err}; {kept}") from None
-    finally:
-        if tracker and sys.exc_info()[0] is not None:
+    except BaseException as err:
+        if tracker:
             tracker.finish(exit_code=1)
+        if isinstance(err, NonFiniteLoss):
+            kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was written yet"
+            raise NonFiniteLoss(f"{err}; {kept}") from None
+        raise
     if not trainer.is_global_zero:
         return
     with tracker:
         finish(cfg, key, out_dir, module, data, best, tracker)
+        write_json(out_dir / "run.json", {"config": run_id, "complete": True})
 
 
 def finish(cfg, key, out_dir, module, data, best, tracker) -> None:
@@ -121,8 +123,6 @@ def finish(cfg, key, out_dir, module, data, best, tracker) -> None:
     checkpoints = sorted(str(p) for p in (out_dir / "checkpoints").glob("*.ckpt"))
     tracker.summary({**{f"final/{k}": v for k, v in metrics.items()}, "checkpoints": checkpoints,
                      "best_checkpoint": str(best_path), "train/images_per_s_mean": throughput})
-    write_json(out_dir / "run.json", {"config": fingerprint(cfg, "seed", f"models.{key}", "train", "data", "prepare"),
-                                      "complete": True})
     stage.write_metrics(cfg, f"train_{key}", metrics)
 
 
@@ -138,6 +138,19 @@ def ten_crop_errors(module: Classifier, data: PreparedData, crop: int, device) -
         wrong5 += int((topk != labels[:, None]).all(dim=1).sum())
         total += len(labels)
     return wrong1 / total, wrong5 / total
+
+
+def run_fingerprint(cfg, key: str) -> str:
+    """What a resumed run must share with the interrupted one: settings, prepared data and training code."""
+    import hashlib
+
+    digest = hashlib.sha256(fingerprint(cfg, "seed", f"models.{key}", "train", "trainer.precision").encode())
+    prepared = Path(cfg.paths.prepared)
+    code = Path(zfnet.__file__).parent
+    for path in (prepared / "train" / "index.json", prepared / "val" / "index.json", prepared / "train" / "mean.npy",
+                 Path(__file__), code / "training.py", code / "data.py", code / "models.py"):
+        digest.update(path.read_bytes() if path.is_file() else b"missing")
+    return digest.hexdigest()[:16]
 
 
 def resumable(out_dir: Path, run_id: str) -> bool:

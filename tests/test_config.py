@@ -34,6 +34,8 @@ def test_params_file_with_overrides(tmp_path):
     path = config.write_params(tmp_path / "params.yaml")
     cfg = config.load(["model=alexnet", "prepare.size=160"], params_file=path)
     assert cfg.model == "alexnet" and cfg.prepare.size == 160
+    with pytest.raises(UserError, match="trainer=gpu: a config group choice needs Hydra composition"):
+        config.load(["trainer=gpu"], params_file=path)
 
 
 @pytest.mark.parametrize("overrides, key", [
@@ -45,6 +47,8 @@ def test_params_file_with_overrides(tmp_path):
     (["data=imagenet"], "data.root"),
     (["data=nosuchdata"], "data"),
     (["prepare.nosuchkey=1"], "prepare.nosuchkey"),
+    (["trainer.strategy=fsdp"], "trainer.strategy"),
+    (["models.alexnet.input_size=96"], "models.alexnet.input_size"),
 ])
 def test_bad_values_name_the_key(overrides, key):
     with pytest.raises(UserError) as err:

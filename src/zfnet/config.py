@@ -64,6 +64,11 @@ def load_params(path: Path, overrides: Iterable[str] = ()) -> DictConfig:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: params file not found (run from the repository root)")
+    for override in overrides:
+        key = override.split("=", 1)[0].lstrip("+~")
+        if (conf_dir() / key).is_dir():
+            raise UserError(f"{override}: a config group choice needs Hydra composition; drop --params, "
+                            f"or recompose params.yaml with `dvc exp run -S {override}`")
     try:
         cfg = OmegaConf.load(path)
         OmegaConf.set_struct(cfg, True)
@@ -94,9 +99,12 @@ def fingerprint(cfg: DictConfig, *keys: str) -> str:
     return hashlib.sha256(blob).hexdigest()[:10]
 
 
-def select(cfg: DictConfig, key: str, default: Any = MISSING) -> Any:
-    """Plain-Python value at a dotted key."""
-    value = OmegaConf.select(cfg, key, default=default, throw_on_missing=True)
+def select(cfg: DictConfig, key: str) -> Any:
+    """Plain-Python value at a dotted key; a UserError naming the key when it is absent or '???'."""
+    try:
+        value = OmegaConf.select(cfg, key, default=MISSING, throw_on_missing=True)
+    except OmegaConfBaseException as err:
+        raise UserError(f"{key}: missing value ('???'); set it on the command line, e.g. {key}=...") from err
     if value is MISSING:
         raise UserError(f"{key}: missing from the configuration")
     if isinstance(value, (DictConfig, ListConfig)):
@@ -232,7 +240,7 @@ RULES: dict[str, Rule] = {
     "trainer.devices": Rule(lambda v: (_is_int(v) and v >= -1 and v != 0) or v == "auto",
                             "a positive device count, -1 (all) or auto"),
     "trainer.num_nodes": integer(1),
-    "trainer.strategy": choice("auto", "ddp", "ddp_spawn", "ddp_find_unused_parameters_true", "fsdp"),
+    "trainer.strategy": choice("auto", "ddp", "ddp_find_unused_parameters_true"),
     "trainer.precision": choice("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "64-true"),
     "trainer.channels_last": boolean(),
     "trainer.deterministic": boolean(),
@@ -268,9 +276,13 @@ def validate(cfg: DictConfig) -> None:
     """Raise UserError with one line for the first value that breaks a rule."""
     for pattern, rule in RULES.items():
         for key in _expand(cfg, pattern):
-            rule(key, _value(cfg, key))
+            rule(key, select(cfg, key))
     if cfg.train.crop > cfg.prepare.size:
         raise UserError(f"train.crop: {cfg.train.crop} is larger than prepare.size={cfg.prepare.size}")
+    for key, options in cfg.models.items():
+        if options.input_size != cfg.train.crop:
+            raise UserError(f"models.{key}.input_size: {options.input_size} differs from train.crop={cfg.train.crop} "
+                            "(the network's input is the crop)")
     _validate_models(cfg)
 
 
@@ -282,18 +294,6 @@ def _expand(cfg: DictConfig, pattern: str) -> list[str]:
     if not isinstance(node, DictConfig):
         raise UserError(f"{head}: expected a mapping")
     return [f"{head}.{child}.{tail}" for child in node.keys()]
-
-
-def _value(cfg: DictConfig, key: str) -> Any:
-    try:
-        value = OmegaConf.select(cfg, key, default=MISSING, throw_on_missing=True)
-    except OmegaConfBaseException as err:
-        raise UserError(f"{key}: missing value ('???'); set it on the command line, e.g. {key}=...") from err
-    if value is MISSING:
-        raise UserError(f"{key}: missing from the configuration")
-    if isinstance(value, (DictConfig, ListConfig)):
-        return OmegaConf.to_container(value, resolve=True)
-    return value
 
 
 def _validate_models(cfg: DictConfig) -> None:

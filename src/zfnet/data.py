@@ -93,7 +93,9 @@ class PreparedData(pl.LightningDataModule):
     def _loader(self, split, shuffle: bool) -> DataLoader:
         world_size, rank = self._world()
         # DistributedSampler with one replica is a plain seeded shuffle whose order depends only on
-        # (seed, epoch): Lightning calls set_epoch, so resumed runs replay the same order.
+        # (seed, epoch): Lightning calls set_epoch, so resumed runs replay the same order. With several
+        # replicas it pads the split by repeating a few images, so per-epoch validation errors under
+        # DDP are slightly off; the final 10-crop test runs on rank 0 over the exact split.
         sampler = DistributedSampler(split, num_replicas=world_size, rank=rank, shuffle=shuffle,
                                      seed=self.seed, drop_last=False)
         return DataLoader(split, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers,

@@ -85,7 +85,10 @@ class Classifier(pl.LightningModule):
         images = random_crops(self.normalize(images), self.hparams.crop, generator, self.hparams.flip)
         logits = self(images)
         loss = F.cross_entropy(logits, labels)
-        if not torch.isfinite(loss):
+        diverged = not torch.isfinite(loss)
+        if self.trainer.world_size > 1:  # every rank stops together, or the others would wait forever
+            diverged = self.trainer.strategy.reduce_boolean_decision(diverged, all=False)
+        if diverged:
             raise NonFiniteLoss(f"train: loss is {loss.item()} at step {self.global_step} "
                                 f"(epoch {self.current_epoch + 1}, batch {batch_index}); training stopped")
         # Metric objects are logged, never computed by hand: Lightning then syncs them across
