@@ -115,7 +115,9 @@ def finish(cfg, key, out_dir, module, data, best, tracker) -> None:
     stage.log.info("%s: 10-crop val top-1 error %.3f, top-5 error %.3f (best epoch %d), %.0f images/s",
                    key, top1, top5, best_row["epoch"], throughput)
     plots = stage.plot_dir(cfg, f"train_{key}")
-    write_text(Path(cfg.paths.plots) / "curves" / f"train_{key}.csv", curves_csv(history))
+    timings = {"train/images_per_s"}  # kept out of the git-tracked curves: they differ run to run
+    write_text(Path(cfg.paths.plots) / "curves" / f"train_{key}.csv",
+               curves_csv([{k: v for k, v in row.items() if k not in timings} for row in history]))
     save_figure(curves_figure(history, key), plots / "curves.png")
     filters = filter_mosaic(module.model.features.conv1.weight)
     save_figure(image_grid([filters], [f"{key} conv1 filters"], ncols=1, cell=4.0), plots / "conv1_filters.png")
