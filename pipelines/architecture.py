@@ -83,6 +83,7 @@ def compare(model, images, cfg) -> tuple[dict, np.ndarray, np.ndarray]:
     vis, arch = cfg.visualize, cfg.visualize.architecture
     top = top_activations(model, images.batches(vis.batch_size), ["conv1", "conv2"], k=1)
     weight = get_layer(model, "conv1").weight.detach().cpu()
+    rms = weight.pow(2).mean(dim=(1, 2, 3)).sqrt()
     dead = dead_filters(weight, top["conv1"].values[:, 0], threshold=arch.dead_threshold)
     by_norm = dead_filters(weight, threshold=arch.dead_threshold)
 
@@ -103,6 +104,8 @@ def compare(model, images, cfg) -> tuple[dict, np.ndarray, np.ndarray]:
         "conv1_dead_share_by_norm": float(by_norm.double().mean()),
         "conv1_silent_share": float((top["conv1"].values[:, 0] <= 0).double().mean()),
         "conv1_stride": get_layer(model, "conv1").stride[0],
+        # Fig. 6(a): without renormalization a few filters dominate; 1 would be a bank of equal norms
+        "conv1_rms_max_over_median": float(rms.max() / rms.median()),
         "conv1_spectrum": spectral_make_up(weight, size=arch.spectrum_size),
         "conv2_maps_projected": len(maps),
         "conv2_alias_share": mean(lattice_share(crops_t, period)),
@@ -110,7 +113,7 @@ def compare(model, images, cfg) -> tuple[dict, np.ndarray, np.ndarray]:
         "alias_period": period,
     }
     tiles = [to_hwc(signed_stretch(crop)) for crop in crops] or [np.ones((window.size, window.size, 3))]
-    return measures, filter_mosaic(weight), mosaic(tiles, int(np.ceil(np.sqrt(len(tiles)))))
+    return measures, filter_mosaic(weight, shared_scale=True), mosaic(tiles, int(np.ceil(np.sqrt(len(tiles)))))
 
 
 def mean(values: torch.Tensor) -> float:

@@ -39,6 +39,22 @@ def read_wandb_records(path: Path) -> list:
     return records
 
 
+def random_model(name: str, size: int, **options):
+    """A small model (eval mode) whose weights keep deep activations alive and whose biases matter."""
+    import torch
+    from torch import nn
+
+    from zfnet.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(name, 10, input_size=size, width=0.25, **options)
+    for module in model.features:
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight)
+            nn.init.normal_(module.bias, std=0.3)
+    return model.eval()
+
+
 @pytest.fixture
 def wandb_records():
     return read_wandb_records

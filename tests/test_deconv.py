@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 
+import conftest
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -20,7 +22,6 @@ from zfnet.deconv import (
     strongest_position,
     unpool,
 )
-from zfnet.models import build_model
 
 SIZE = 96  # zfnet maps: conv1 46, conv2 10, conv3-5 5; alexnet: 23, 11, 5
 LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5"]
@@ -28,14 +29,7 @@ LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5"]
 
 @functools.cache
 def random_model(name: str, **options) -> nn.Module:
-    """A small model with weights that keep deep activations alive and a bias that matters."""
-    torch.manual_seed(0)
-    model = build_model(name, 10, input_size=SIZE, width=0.25, **options)
-    for module in model.features:
-        if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight)
-            nn.init.normal_(module.bias, std=0.3)
-    return model.eval()
+    return conftest.random_model(name, SIZE, **options)
 
 
 def images(n: int = 2, seed: int = 1) -> torch.Tensor:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 
+import conftest
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -11,20 +13,13 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from zfnet.top9 import TopK, receptive_field, top_activations
-from zfnet.models import build_model
 
 LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5"]
 
 
 @functools.cache
 def random_model(name: str, size: int = 64, **options) -> nn.Module:
-    torch.manual_seed(0)
-    model = build_model(name, 10, input_size=size, width=0.25, **options)
-    for module in model.features:
-        if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight)
-            nn.init.normal_(module.bias, std=0.3)
-    return model.double().eval()
+    return conftest.random_model(name, size, **options).double()
 
 
 def dataset(n: int, size: int = 64, seed: int = 0) -> torch.Tensor:

@@ -104,3 +104,14 @@ def test_unknown_model_is_one_line():
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: model: 'nosuchmodel' is not configured; expected one of: zfnet, alexnet"]
+
+
+def test_filter_mosaic_shared_scale_shows_a_dominant_filter():
+    from zfnet.training import filter_mosaic
+
+    weight = torch.full((4, 3, 3, 3), 0.01)
+    weight[0] = 1.0
+    weight[:, :, 0, 0] = -0.01  # every filter spans a range of its own
+    own, shared = filter_mosaic(weight), filter_mosaic(weight, shared_scale=True)
+    assert own[1:4, 5:8].max() == 255  # stretched alone, a faint filter still reaches full brightness
+    assert shared[1:4, 5:8].max() < 10 and shared[1:4, 1:4].max() == 255

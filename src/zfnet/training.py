@@ -195,11 +195,17 @@ class FilterImages(pl.Callback):
                 logger.log_image("train/conv1_filters", images=[grid], caption=[f"epoch {trainer.current_epoch + 1}"])
 
 
-def filter_mosaic(weight: torch.Tensor, pad: int = 1) -> np.ndarray:
-    """(out, 3, k, k) filters -> one RGB uint8 mosaic, each filter contrast-stretched on its own."""
+def filter_mosaic(weight: torch.Tensor, pad: int = 1, shared_scale: bool = False) -> np.ndarray:
+    """(out, 3, k, k) filters -> one RGB uint8 mosaic, each filter contrast-stretched on its own.
+
+    shared_scale=True stretches the whole bank with one range instead, so a few filters that dominate
+    (Fig. 6a, training without RMS renormalization) stand out and the rest look faint.
+    """
     filters = weight.detach().float().cpu()
     count, _, size, _ = filters.shape
     flat = filters.reshape(count, -1)
+    if shared_scale:
+        flat = flat.reshape(1, -1)
     lo, hi = flat.min(1).values.view(-1, 1, 1, 1), flat.max(1).values.view(-1, 1, 1, 1)
     filters = (filters - lo) / (hi - lo).clamp_min(1e-12)
     columns = int(np.ceil(np.sqrt(count)))
