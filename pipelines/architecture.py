@@ -30,8 +30,8 @@ from zfnet.models import get_layer
 from zfnet.prepare import PreparedSplit
 from zfnet.top9 import top_activations
 from zfnet.tracking import Tracker
-from zfnet.training import filter_mosaic
-from zfnet.visualize import (choose_maps, cut, device_for, image_set, load_checkpoint, measures_figure, mosaic,
+from zfnet.training import filter_mosaic, load_trained
+from zfnet.visualize import (choose_maps, cut, device_for, image_set, measures_figure, mosaic,
                              project_top, receptive_window, responsive_maps, side_by_side, signed_stretch, subset)
 
 
@@ -47,7 +47,7 @@ def main(cfg) -> None:
 
     measures, filters, projections = {}, {}, {}
     for key, path in checkpoints.items():
-        model, hparams = load_checkpoint(path, device)
+        model, hparams = load_trained(path, device)
         label = key or hparams["arch"]["name"]
         if hparams.get("renorm_radius") is None:
             label += "_no_renorm"

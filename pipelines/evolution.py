@@ -29,8 +29,9 @@ from zfnet.models import get_layer
 from zfnet.prepare import PreparedSplit
 from zfnet.top9 import top_activations
 from zfnet.tracking import Tracker
+from zfnet.training import load_trained
 from zfnet.visualize import (blank_tile, checked_layers, choose_maps, device_for, evolution_figure, image_set,
-                             load_checkpoint, project_top, projection_tile, receptive_window, responsive_maps,
+                             project_top, projection_tile, receptive_window, responsive_maps,
                              subset)
 
 
@@ -39,7 +40,7 @@ def main(cfg) -> None:
     device = device_for(cfg.trainer.accelerator)
     snapshots = find_snapshots(Path(cfg.paths.outputs) / "train" / key / "checkpoints")
     epochs = list(snapshots)
-    final, hparams = load_checkpoint(snapshots[epochs[-1]], device)
+    final, hparams = load_trained(snapshots[epochs[-1]], device)
     layers = checked_layers(final, list(vis.layers))
     split = PreparedSplit(Path(cfg.paths.prepared) / vis.evolution.split)
     images = image_set(split, hparams, subset(len(split), vis.evolution.images, cfg.seed))
@@ -49,7 +50,7 @@ def main(cfg) -> None:
     metrics: dict = {"epochs": epochs, "images": len(images), "split": vis.evolution.split}
     maps: dict[str, list[int]] = {}
     for epoch in reversed(epochs):  # the last first: it picks the maps
-        model = final if epoch == epochs[-1] else load_checkpoint(snapshots[epoch], device)[0]
+        model = final if epoch == epochs[-1] else load_trained(snapshots[epoch], device)[0]
         top = top_activations(model, images.batches(vis.batch_size), layers, k=1)
         if not maps:
             maps = {layer: choose_maps(responsive_maps(top[layer]), vis.evolution.maps, cfg.seed, layer)

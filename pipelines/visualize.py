@@ -26,8 +26,9 @@ from zfnet.io import atomic_path, save_figure
 from zfnet.prepare import PreparedSplit
 from zfnet.top9 import TopK, top_activations
 from zfnet.tracking import Tracker
+from zfnet.training import load_trained
 from zfnet.visualize import (blank_tile, block_mosaic, checked_layers, choose_maps, device_for, image_set,
-                             load_checkpoint, patch_tile, project_top, projection_tile, receptive_window,
+                             patch_tile, project_top, projection_tile, receptive_window,
                              responsive_maps, subset, top_figure)
 
 
@@ -35,7 +36,7 @@ def main(cfg) -> None:
     key, vis = cfg.model, cfg.visualize
     device = device_for(cfg.trainer.accelerator)
     checkpoint = Path(cfg.paths.outputs) / "train" / key / "checkpoints" / f"{vis.checkpoint}.ckpt"
-    model, hparams = load_checkpoint(checkpoint, device)
+    model, hparams = load_trained(checkpoint, device)
     layers = checked_layers(model, list(vis.layers))
     split = PreparedSplit(Path(cfg.paths.prepared) / "val")
     images = image_set(split, hparams, subset(len(split), vis.top9.images, cfg.seed))
@@ -65,7 +66,7 @@ def main(cfg) -> None:
             figures[f"visualize/{key}/top9_{layer}"] = path
             rows += table_rows(layer, maps, top[layer], images.indices, projections, patches)
         tracker.images(figures)
-        tracker.image_table(f"visualize/{key}/top9", ["layer", "map", "rank", "activation", "image",
+        tracker.table(f"visualize/{key}/top9", ["layer", "map", "rank", "activation", "image",
                                                       "projection", "patch"], rows)
         metrics = summarize(top, len(images))
         tracker.summary({f"visualize/{key}/images_per_s": len(images) / seconds, **metrics})

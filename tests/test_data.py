@@ -30,9 +30,7 @@ def test_random_crops_are_windows_of_the_image_and_reproducible():
     for n in range(2):
         windows = [images[n, :, y:y + 5, x:x + 5] for y in range(5) for x in range(5)]
         assert any(torch.equal(crops[n], w) or torch.equal(crops[n], w.flip(-1)) for w in windows)
-    other = random_crops(images, 5, batch_generator(0, 2, 2), flip=True)
-    assert not torch.equal(crops, other) or not torch.equal(
-        random_crops(images, 5, batch_generator(0, 3, 2)), crops)
+    assert not torch.equal(crops, random_crops(images, 5, batch_generator(0, 2, 2), flip=True))  # another epoch
 
 
 def test_normalize_subtracts_the_mean_before_scaling():

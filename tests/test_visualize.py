@@ -9,12 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from zfnet import config
 from zfnet.data import center_crop, normalize
 from zfnet.deconv import Deconvnet
 from zfnet.models import build_model
 from zfnet.top9 import receptive_field, top_activations
-from zfnet.tracking import Tracker
 from zfnet.visualize import (ImageSet, block_mosaic, choose_maps, cut, mosaic, patch_tile, project_top,
                              projection_tile, receptive_window, responsive_maps, signed_stretch, subset)
 
@@ -154,21 +152,3 @@ def test_block_mosaic_layout():
     panel = block_mosaic([tiles] * 4)
     gap = max(2, 16 // 12)
     assert panel.shape == (2 * (16 + gap) + gap,) * 2 + (3,)
-
-
-def test_image_table_logs_images(tmp_path, monkeypatch, wandb_records):
-    monkeypatch.delenv("WANDB_MODE", raising=False)
-    cfg = config.compose([f"logger.dir={tmp_path}"])
-    tile = np.zeros((8, 8, 3), dtype=np.uint8)
-    with Tracker(cfg, "unit") as tracker:
-        tracker.image_table("unit/top9", ["layer", "rank", "projection"], [["conv1", 1, tile], ["conv1", 2, tile]])
-        run_dir = tracker.run_dir
-    [run_file] = run_dir.glob("run-*.wandb")
-    records = wandb_records(run_file)
-    history = {"/".join(item.nested_key): item.value_json for r in records if r.HasField("history")
-               for item in r.history.item}
-    assert history["unit/top9/_type"] == '"table-file"' and history["unit/top9/nrows"] == "2"
-    # wandb stores a logged table as a run artifact: the table JSON plus one PNG per image cell
-    [table] = [r.artifact for r in records if r.WhichOneof("record_type") == "artifact"]
-    paths = [entry.path for entry in table.manifest.contents]
-    assert any(p.endswith(".table.json") for p in paths) and any(p.endswith(".png") for p in paths)

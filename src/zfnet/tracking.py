@@ -61,25 +61,21 @@ class Tracker:
     def summary(self, values: dict[str, Any]) -> None:
         self.run.summary.update(values)
 
-    def image(self, key: str, path_or_array, caption: str | None = None) -> None:
-        self.run.log({key: self._wandb.Image(str(path_or_array) if isinstance(path_or_array, Path) else path_or_array,
-                                             caption=caption)})
-
-    def images(self, figures: dict[str, Path]) -> None:
-        """Log PNG files (already saved for DVC) under their keys, in one step."""
-        self.run.log({key: self._wandb.Image(str(path)) for key, path in figures.items()})
+    def images(self, figures: dict[str, Any]) -> None:
+        """Log images in one step: PNG paths (already saved for DVC) or HWC/HW arrays, under their keys."""
+        self.run.log({key: self._image(value) for key, value in figures.items()})
 
     def table(self, key: str, columns: list[str], rows: list[list[Any]]) -> None:
-        self.run.log({key: self._wandb.Table(columns=columns, data=rows)})
+        """A wandb.Table; array cells (HWC or HW images) become wandb.Image cells."""
+        self.run.log({key: self._wandb.Table(columns=columns, data=[[self._cell(v) for v in row] for row in rows])})
 
-    def image_table(self, key: str, columns: list[str], rows: list[list[Any]]) -> None:
-        """Like `table`, with every numpy array cell (an HWC or HW image) logged as a wandb.Image."""
-        if self.run.disabled:
-            return
+    def _image(self, value):
+        return self._wandb.Image(str(value) if isinstance(value, Path) else value)
+
+    def _cell(self, value):
         import numpy as np
 
-        cell = lambda v: self._wandb.Image(v) if isinstance(v, np.ndarray) else v  # noqa: E731
-        self.run.log({key: self._wandb.Table(columns=columns, data=[[cell(v) for v in row] for row in rows])})
+        return self._image(value) if isinstance(value, np.ndarray) else value
 
     def finish(self, exit_code: int = 0) -> None:
         self.run.finish(exit_code=exit_code)

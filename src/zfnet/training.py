@@ -220,19 +220,22 @@ def filter_mosaic(weight: torch.Tensor, pad: int = 1, shared_scale: bool = False
 
 
 def load_trained(checkpoint: str | Path, map_location: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
-    """The trained network (eval mode) and its hyperparameters from any checkpoint this stage wrote.
+    """The trained network (eval mode, on `map_location`) and its hyperparameters from any checkpoint
+    the train stage wrote; a UserError when the file is missing.
 
     Works for last/best (full Lightning checkpoints) and the weights-only epoch snapshots alike;
     loads with weights_only=True. The hyperparameters include `arch`, `num_classes` and `crop`;
     the per-pixel mean image is returned as hparams["mean"] (3,S,S). Feed the network
     `zfnet.data.normalize(uint8_images, hparams["mean"], hparams["input_scale"])`, cropped to `crop`.
     """
+    if not Path(checkpoint).is_file():
+        raise UserError(f"{checkpoint}: checkpoint not found (run the train stage first)")
     state = torch.load(checkpoint, map_location=map_location, weights_only=True)
     hparams = dict(state["hyper_parameters"])
     arch = dict(hparams["arch"])
     model = build_model(arch.pop("name"), num_classes=hparams["num_classes"], **arch)
     weights = {k[len("model."):]: v for k, v in state["state_dict"].items() if k.startswith("model.")}
     model.load_state_dict(weights)
-    hparams["mean"] = state["state_dict"]["mean"]
+    hparams["mean"] = state["state_dict"]["mean"].cpu()  # images come from the CPU data loader
     hparams.setdefault("input_scale", 1.0)
-    return model.eval(), hparams
+    return model.to(map_location).eval(), hparams

@@ -299,20 +299,6 @@ def image_set(dataset, hparams: dict, indices: Sequence[int] | None = None) -> I
     return ImageSet(dataset, hparams["mean"], hparams["crop"], indices, scale=float(hparams.get("input_scale", 1.0)))
 
 
-def load_checkpoint(path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """`zfnet.training.load_trained` with a clear error for a missing file; the model on `device`."""
-    from pathlib import Path
-
-    from zfnet.errors import UserError
-    from zfnet.training import load_trained
-
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: checkpoint not found (run the train stage first)")
-    model, hparams = load_trained(path)
-    return model.to(device), hparams
-
-
 def checked_layers(model: nn.Module, layers: Sequence[str]) -> list[str]:
     """`layers` (config `visualize.layers`), or a UserError naming those that are not conv layers of `model`."""
     from zfnet.errors import UserError
