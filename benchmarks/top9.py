@@ -1,4 +1,4 @@
-"""Benchmark of the streaming top-9 pass (zfnet.top9.top_activations), run by hand.
+"""Benchmark of the streaming top-9 pass (zfnet.probes.top9.top_activations), run by hand.
 
     python benchmarks/top9.py                                   # the default pipeline's zfnet (half width, 112 px)
     python benchmarks/top9.py --arch alexnet --width 1 --size 224 --images 512 --device cuda
@@ -28,9 +28,9 @@ import time
 
 import torch
 
-from zfnet.models import build_model, feature_shapes
-from zfnet.top9 import top_activations
-from zfnet.training import load_trained
+from zfnet.nets.models import build_model, feature_shapes
+from zfnet.nets.training import load_trained
+from zfnet.probes.top9 import top_activations
 
 LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5"]
 

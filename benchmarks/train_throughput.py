@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from zfnet.data import batch_generator, random_crops
-from zfnet.models import clip_filter_rms_
-from zfnet.training import Classifier
+from zfnet.data.loading import batch_generator, random_crops
+from zfnet.nets.models import clip_filter_rms_
+from zfnet.nets.training import Classifier
 
 
 def gemm_gflops(n: int = 4096, repeats: int = 5) -> float:

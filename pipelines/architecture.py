@@ -5,7 +5,7 @@
 Every entry of `models` (and, when given, a checkpoint trained without RMS renormalization, Fig. 6a)
 is loaded from its train checkpoint and searched over the validation images (conv1 and conv2, top 1
 per map). Drawn: the conv1 filters side by side (Fig. 6 a-c) and the projections of the strongest
-activation of a random set of conv2 maps (Fig. 6 d-e). Measured (definitions in zfnet.filters):
+activation of a random set of conv2 maps (Fig. 6 d-e). Measured (definitions in zfnet.probes.filters):
 the share of dead conv1 filters, the conv1 filters' energy in low, mid and high spatial frequencies,
 and the aliasing of the conv2 projections (their energy share on the stride lattice, next to the
 same measure on the image patches under them).
@@ -21,18 +21,30 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from zfnet import stage
-from zfnet.deconv import Deconvnet
-from zfnet.figures import to_hwc
-from zfnet.filters import dead_filters, lattice_share, spectral_make_up
+from zfnet.data.prepare import PreparedSplit
 from zfnet.io import save_figure
-from zfnet.models import get_layer
-from zfnet.prepare import PreparedSplit
-from zfnet.top9 import top_activations
-from zfnet.tracking import Tracker
-from zfnet.training import filter_mosaic, load_trained
-from zfnet.visualize import (choose_maps, cut, device_for, image_set, measures_figure, mosaic,
-                             project_top, receptive_window, responsive_maps, side_by_side, signed_stretch, subset)
+from zfnet.nets.models import get_layer
+from zfnet.nets.training import filter_mosaic, load_trained
+from zfnet.pipeline import stage
+from zfnet.pipeline.tracking import Tracker
+from zfnet.probes.deconv import Deconvnet
+from zfnet.probes.filters import dead_filters, lattice_share, spectral_make_up
+from zfnet.probes.top9 import top_activations
+from zfnet.viz.figures import to_hwc
+from zfnet.viz.visualize import (
+    choose_maps,
+    cut,
+    device_for,
+    image_set,
+    measures_figure,
+    mosaic,
+    project_top,
+    receptive_window,
+    responsive_maps,
+    side_by_side,
+    signed_stretch,
+    subset,
+)
 
 
 def main(cfg) -> None:

@@ -20,19 +20,29 @@ from pathlib import Path
 
 import torch
 
-from zfnet import stage
-from zfnet.deconv import Deconvnet
+from zfnet.data.prepare import PreparedSplit
 from zfnet.errors import UserError
-from zfnet.figures import plt
 from zfnet.io import save_figure
-from zfnet.models import get_layer
-from zfnet.prepare import PreparedSplit
-from zfnet.top9 import top_activations
-from zfnet.tracking import Tracker
-from zfnet.training import load_trained
-from zfnet.visualize import (blank_tile, checked_layers, choose_maps, device_for, evolution_figure, image_set,
-                             project_top, projection_tile, receptive_window, responsive_maps,
-                             subset)
+from zfnet.nets.models import get_layer
+from zfnet.nets.training import load_trained
+from zfnet.pipeline import stage
+from zfnet.pipeline.tracking import Tracker
+from zfnet.probes.deconv import Deconvnet
+from zfnet.probes.top9 import top_activations
+from zfnet.viz.figures import plt
+from zfnet.viz.visualize import (
+    blank_tile,
+    checked_layers,
+    choose_maps,
+    device_for,
+    evolution_figure,
+    image_set,
+    project_top,
+    projection_tile,
+    receptive_window,
+    responsive_maps,
+    subset,
+)
 
 
 def main(cfg) -> None:

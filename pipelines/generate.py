@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from zfnet import stage, synthetic
-from zfnet.config import select
-from zfnet.figures import image_grid
+from zfnet.data import synthetic
 from zfnet.io import atomic_path, save_figure
-from zfnet.tracking import Tracker
+from zfnet.pipeline import stage
+from zfnet.pipeline.config import select
+from zfnet.pipeline.tracking import Tracker
+from zfnet.viz.figures import image_grid
 
 
 def main(cfg) -> None:

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from zfnet import stage
+from zfnet.data.prepare import PreparedSplit, prepare_split
 from zfnet.errors import UserError
-from zfnet.figures import image_grid
 from zfnet.io import save_figure
-from zfnet.prepare import PreparedSplit, prepare_split
-from zfnet.tracking import Tracker
+from zfnet.pipeline import stage
+from zfnet.pipeline.tracking import Tracker
+from zfnet.viz.figures import image_grid
 
 
 def main(cfg) -> None:

@@ -21,14 +21,14 @@ from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 import zfnet
-from zfnet import stage
-from zfnet.config import fingerprint, select
-from zfnet.data import PreparedData, ten_crop_probabilities
+from zfnet.data.loading import PreparedData, ten_crop_probabilities
 from zfnet.errors import UserError
-from zfnet.figures import image_grid
 from zfnet.io import save_figure, write_json, write_text
-from zfnet.tracking import Tracker
-from zfnet.training import AtomicCheckpointIO, Classifier, FilterImages, NonFiniteLoss, Snapshots, filter_mosaic
+from zfnet.nets.training import AtomicCheckpointIO, Classifier, FilterImages, NonFiniteLoss, Snapshots, filter_mosaic
+from zfnet.pipeline import stage
+from zfnet.pipeline.config import fingerprint, select
+from zfnet.pipeline.tracking import Tracker
+from zfnet.viz.figures import image_grid
 
 MONITOR = "val/top1_error"
 
@@ -149,7 +149,7 @@ def run_fingerprint(cfg, key: str) -> str:
     prepared = Path(cfg.paths.prepared)
     code = Path(zfnet.__file__).parent
     for path in (prepared / "train" / "index.json", prepared / "val" / "index.json", prepared / "train" / "mean.npy",
-                 Path(__file__), code / "training.py", code / "data.py", code / "models.py"):
+                 Path(__file__), code / "nets" / "training.py", code / "data" / "loading.py", code / "nets" / "models.py"):
         digest.update(path.read_bytes() if path.is_file() else b"missing")
     return digest.hexdigest()[:16]
 

@@ -3,7 +3,7 @@
     python pipelines/visualize.py model=alexnet [visualize.top9.images=200] [visualize.top9.maps=9]
 
 One streaming pass over the validation images keeps, for every map of every layer in
-`visualize.layers`, its k strongest activations (`zfnet.top9`; memory grows with layers x maps x k,
+`visualize.layers`, its k strongest activations (`zfnet.probes.top9`; memory grows with layers x maps x k,
 not with the images). Then, per layer, a random subset of the maps that fire: each one's k
 activations projected to pixels by the deconvnet (a 3x3 block) beside the matching image patches.
 
@@ -20,16 +20,28 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from zfnet import stage
-from zfnet.deconv import Deconvnet
+from zfnet.data.prepare import PreparedSplit
 from zfnet.io import atomic_path, save_figure
-from zfnet.prepare import PreparedSplit
-from zfnet.top9 import TopK, top_activations
-from zfnet.tracking import Tracker
-from zfnet.training import load_trained
-from zfnet.visualize import (blank_tile, block_mosaic, checked_layers, choose_maps, device_for, image_set,
-                             patch_tile, project_top, projection_tile, receptive_window,
-                             responsive_maps, subset, top_figure)
+from zfnet.nets.training import load_trained
+from zfnet.pipeline import stage
+from zfnet.pipeline.tracking import Tracker
+from zfnet.probes.deconv import Deconvnet
+from zfnet.probes.top9 import TopK, top_activations
+from zfnet.viz.visualize import (
+    blank_tile,
+    block_mosaic,
+    checked_layers,
+    choose_maps,
+    device_for,
+    image_set,
+    patch_tile,
+    project_top,
+    projection_tile,
+    receptive_window,
+    responsive_maps,
+    subset,
+    top_figure,
+)
 
 
 def main(cfg) -> None:

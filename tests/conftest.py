@@ -44,7 +44,7 @@ def random_model(name: str, size: int, **options):
     import torch
     from torch import nn
 
-    from zfnet.models import build_model
+    from zfnet.nets.models import build_model
 
     torch.manual_seed(0)
     model = build_model(name, 10, input_size=size, width=0.25, **options)

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from zfnet.pipeline import config
+
 from conftest import REPO, read_wandb_records
-from zfnet import config
 
 pytestmark = pytest.mark.slow
 

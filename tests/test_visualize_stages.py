@@ -10,11 +10,12 @@ import pytest
 import torch
 from PIL import Image
 
+from zfnet.data.prepare import PreparedSplit, prepare_split
+from zfnet.nets.models import build_model, get_layer
+from zfnet.nets.training import load_trained
+from zfnet.pipeline import config
+
 from conftest import REPO
-from zfnet import config
-from zfnet.models import build_model, get_layer
-from zfnet.prepare import PreparedSplit, prepare_split
-from zfnet.training import load_trained
 
 SIZE, CROP = 72, 64
 CLASSES = ("a", "b", "c")
@@ -97,8 +98,8 @@ def test_visualize_stage(workspace, name):
     top = torch.load(workspace / "outputs" / "visualize" / name / "top9.pt", weights_only=True)
     model, hparams = load_trained(workspace / "outputs" / "train" / name / "checkpoints" / "best.ckpt")
     split = PreparedSplit(workspace / "prepared" / "val")
-    from zfnet.deconv import forward_with_switches
-    from zfnet.visualize import image_set
+    from zfnet.probes.deconv import forward_with_switches
+    from zfnet.viz.visualize import image_set
 
     images = image_set(split, hparams)
     conv3 = top["conv3"]

@@ -11,8 +11,8 @@ from typing import Callable
 
 from omegaconf import DictConfig
 
-from zfnet import config as zconfig
 from zfnet.errors import UserError
+from zfnet.pipeline import config as zconfig
 
 log = logging.getLogger("zfnet")
 

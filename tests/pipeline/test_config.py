@@ -4,8 +4,8 @@ import sys
 import pytest
 import yaml
 
-from zfnet import config
 from zfnet.errors import UserError
+from zfnet.pipeline import config
 
 from conftest import REPO
 
@@ -13,7 +13,7 @@ from conftest import REPO
 def test_params_yaml_is_the_composition_of_the_defaults(tmp_path):
     composed = config.write_params(tmp_path / "params.yaml")
     assert yaml.safe_load(composed.read_text()) == yaml.safe_load((REPO / "params.yaml").read_text()), (
-        "params.yaml is stale: run `python -m zfnet.config` after editing conf/")
+        "params.yaml is stale: run `python -m zfnet.pipeline.config` after editing conf/")
 
 
 def test_compose_resolves_interpolations():

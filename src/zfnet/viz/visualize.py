@@ -30,11 +30,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from zfnet.data import center_crop, normalize
-from zfnet.deconv import Deconvnet
-from zfnet.figures import plt, to_hwc
-from zfnet.filters import white_noise_shares
-from zfnet.top9 import TopK, receptive_field
+from zfnet.data.loading import center_crop, normalize
+from zfnet.probes.deconv import Deconvnet
+from zfnet.probes.filters import white_noise_shares
+from zfnet.probes.top9 import TopK, receptive_field
+from zfnet.viz.figures import plt, to_hwc
 
 OUTSIDE_PATCH = 0.8  # light grey: the part of a receptive field beyond the image border
 _FAR = 1000  # a position far from the top-left border, to read receptive fields unclipped
@@ -52,7 +52,7 @@ def subset(total: int, count: int | None, seed: int = 0) -> list[int]:
 class ImageSet:
     """Images of a prepared split as the network sees them, numbered 0..len-1 in `indices` order.
 
-    `dataset[i]` gives (uint8 CHW tensor, label) (a `zfnet.prepare.PreparedSplit`); `mean` is the
+    `dataset[i]` gives (uint8 CHW tensor, label) (a `zfnet.data.prepare.PreparedSplit`); `mean` is the
     (3,S,S) training mean; the network input is the centre `crop` of the mean-subtracted image,
     times `scale` (the checkpoint's `input_scale`, when training used one).
     """
@@ -97,7 +97,7 @@ class Window(NamedTuple):
 
 
 def receptive_window(model: nn.Module, layer: str) -> Window:
-    """The layer's receptive field size, step and offset, read off `zfnet.top9.receptive_field`."""
+    """The layer's receptive field size, step and offset, read off `zfnet.probes.top9.receptive_field`."""
     big = (10**9, 10**9)
     y0, y1, _, _ = receptive_field(model, layer, _FAR, _FAR, input_size=big)
     next_y0 = receptive_field(model, layer, _FAR + 1, _FAR + 1, input_size=big)[0]

@@ -1,7 +1,7 @@
 import torch
 import torchvision.transforms.functional as TF
 
-from zfnet.data import batch_generator, center_crop, normalize, random_crops, ten_crop_probabilities, ten_crops
+from zfnet.data.loading import batch_generator, center_crop, normalize, random_crops, ten_crop_probabilities, ten_crops
 
 
 def test_ten_crops_match_torchvision():

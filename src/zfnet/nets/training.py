@@ -20,10 +20,10 @@ import torch.nn.functional as F
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from torchmetrics.classification import MulticlassAccuracy
 
-from zfnet.data import batch_generator, center_crop, normalize, random_crops
+from zfnet.data.loading import batch_generator, center_crop, normalize, random_crops
 from zfnet.errors import UserError
 from zfnet.io import atomic_path
-from zfnet.models import build_model, clip_filter_rms_, get_layer
+from zfnet.nets.models import build_model, clip_filter_rms_, get_layer
 
 
 class NonFiniteLoss(UserError):
@@ -226,7 +226,7 @@ def load_trained(checkpoint: str | Path, map_location: str | torch.device = "cpu
     Works for last/best (full Lightning checkpoints) and the weights-only epoch snapshots alike;
     loads with weights_only=True. The hyperparameters include `arch`, `num_classes` and `crop`;
     the per-pixel mean image is returned as hparams["mean"] (3,S,S). Feed the network
-    `zfnet.data.normalize(uint8_images, hparams["mean"], hparams["input_scale"])`, cropped to `crop`.
+    `zfnet.data.loading.normalize(uint8_images, hparams["mean"], hparams["input_scale"])`, cropped to `crop`.
     """
     if not Path(checkpoint).is_file():
         raise UserError(f"{checkpoint}: checkpoint not found (run the train stage first)")

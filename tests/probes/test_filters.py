@@ -8,8 +8,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from zfnet.filters import (band_shares, dead_filters, lattice_share, periodic_component, spectral_make_up,
-                           white_noise_shares)
+from zfnet.probes.filters import (
+    band_shares,
+    dead_filters,
+    lattice_share,
+    periodic_component,
+    spectral_make_up,
+    white_noise_shares,
+)
 
 
 def gaussian(size: int, sigma: float) -> torch.Tensor:

@@ -29,7 +29,7 @@ MISSING = object()
 
 def repo_root() -> Path:
     """The checkout this package runs from (where conf/, dvc.yaml and params.yaml live)."""
-    return Path(__file__).resolve().parents[2]
+    return Path(__file__).resolve().parents[3]
 
 
 def conf_dir() -> Path:
@@ -300,7 +300,7 @@ def _validate_models(cfg: DictConfig) -> None:
     """The model to run must be configured, and each model's options must build (on 'meta', for free)."""
     import torch
 
-    from zfnet.models import build_model
+    from zfnet.nets.models import build_model
 
     names = list(cfg.models.keys())
     if cfg.model not in names:
@@ -328,7 +328,7 @@ def write_params(path: Path | None = None, overrides: Iterable[str] = ()) -> Pat
 
 
 if __name__ == "__main__":
-    # python -m zfnet.config [overrides]: refresh params.yaml after editing conf/
+    # python -m zfnet.pipeline.config [overrides]: refresh params.yaml after editing conf/
     import sys
 
     print(write_params(overrides=sys.argv[1:]))

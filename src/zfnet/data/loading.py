@@ -14,7 +14,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
-from zfnet.prepare import PreparedSplit
+from zfnet.data.prepare import PreparedSplit
 
 
 def normalize(images: torch.Tensor, mean: torch.Tensor, scale: float = 1.0) -> torch.Tensor:

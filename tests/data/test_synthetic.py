@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zfnet import synthetic
+from zfnet.data import synthetic
 from zfnet.errors import UserError
 
 TINY = synthetic.SyntheticSpec(num_classes=3, train_per_class=4, val_per_class=2, caltech101_classes=2,

@@ -2,8 +2,8 @@ import json
 
 import numpy as np
 
-from zfnet import config
-from zfnet.tracking import Tracker, pipeline_fingerprint
+from zfnet.pipeline import config
+from zfnet.pipeline.tracking import Tracker, pipeline_fingerprint
 
 
 def test_offline_run_holds_config_metric_and_image(tmp_path, monkeypatch, wandb_records):

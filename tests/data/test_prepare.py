@@ -12,9 +12,9 @@ import pytest
 import torch
 from PIL import Image
 
-from zfnet import prepare
+from zfnet.data import prepare
+from zfnet.data.prepare import BadImage, PreparedSplit, list_images, load_rgb, prepare_split
 from zfnet.errors import UserError
-from zfnet.prepare import BadImage, PreparedSplit, list_images, load_rgb, prepare_split
 
 S = 16
 

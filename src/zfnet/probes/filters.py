@@ -50,7 +50,7 @@ def dead_filters(weight: Tensor, max_response: Tensor | None = None, threshold: 
     """Boolean (out,) mask of dead filters (see the module docstring).
 
     `max_response`: each filter's strongest rectified response over a dataset (out,), e.g. the top-1
-    value of `zfnet.top9.top_activations`; without it only the weight-norm test applies.
+    value of `zfnet.probes.top9.top_activations`; without it only the weight-norm test applies.
     """
     norms = filter_norms(weight).double()
     dead = norms <= threshold * norms.median()

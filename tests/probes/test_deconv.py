@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import functools
 
-import conftest
-
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zfnet.deconv import (
+from zfnet.probes.deconv import (
     Deconvnet,
     conv_transpose,
     forward_with_switches,
@@ -22,6 +20,8 @@ from zfnet.deconv import (
     strongest_position,
     unpool,
 )
+
+import conftest
 
 SIZE = 96  # zfnet maps: conv1 46, conv2 10, conv3-5 5; alexnet: 23, 11, 5
 LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5"]

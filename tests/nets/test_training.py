@@ -10,8 +10,9 @@ import time
 import pytest
 import torch
 
+from zfnet.nets.training import load_trained
+
 from conftest import REPO
-from zfnet.training import load_trained
 
 pytestmark = pytest.mark.slow
 
@@ -107,7 +108,7 @@ def test_unknown_model_is_one_line():
 
 
 def test_filter_mosaic_shared_scale_shows_a_dominant_filter():
-    from zfnet.training import filter_mosaic
+    from zfnet.nets.training import filter_mosaic
 
     weight = torch.full((4, 3, 3, 3), 0.01)
     weight[0] = 1.0

@@ -26,7 +26,7 @@ from typing import Iterable, NamedTuple, Sequence
 import torch
 from torch import Tensor, nn
 
-from zfnet.deconv import evaluating, output_module_name
+from zfnet.probes.deconv import evaluating, output_module_name
 
 
 class TopK(NamedTuple):

@@ -16,7 +16,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from zfnet import config as zconfig
+from zfnet.pipeline import config as zconfig
 
 
 class Tracker:

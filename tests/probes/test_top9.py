@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import functools
 
-import conftest
-
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from zfnet.top9 import TopK, receptive_field, top_activations
+from zfnet.probes.top9 import TopK, receptive_field, top_activations
+
+import conftest
 
 LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5"]
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from zfnet.errors import UserError
-from zfnet.models import ARCHITECTURES, build_model, clip_filter_rms_, feature_shapes, get_layer
+from zfnet.nets.models import ARCHITECTURES, build_model, clip_filter_rms_, feature_shapes, get_layer
 
 ZFNET_FEATURES = [
     "conv1", "relu1", "pool1", "norm1", "conv2", "relu2", "pool2", "norm2",
