@@ -1,30 +1,66 @@
 """Training throughput: the Lightning loop against a plain PyTorch loop, and against the machine's GEMM rate.
 
-    python benchmarks/train_throughput.py [--model zfnet] [--width 0.5] [--size 112] [--batch 64] [--steps 20]
+    python benchmarks/train_throughput.py                       # the default pipeline's zfnet (half width, 112 px)
+    python benchmarks/train_throughput.py --model alexnet --width 1 --size 224 --batch 128 --channels-last
+    python benchmarks/train_throughput.py --width 0.05 --size 64 --batch 4 --steps 3 --warmup 1 \\
+        --repeats 1 --gemm-size 128                               # tiny: a smoke run, not a measurement
 
 Both loops train the same model on the same in-memory batches (mean-subtracted uint8 images, the
-paper's crops and flips, SGD with momentum, filter RMS renormalization after each step), so the
-ratio isolates what Lightning adds. Achieved GFLOP/s counts the multiply-adds of every conv and
-fc layer (x2 for FLOPs, x3 for forward + backward) and is set against a float32 4096x4096 matmul
-measured in the same run. Prints ratios, never asserts a time.
+paper's crops and flips, SGD with momentum and weight decay, filter RMS renormalization after each
+step; the pipeline's recipe from params.yaml), so the ratio Lightning / plain isolates what the
+Lightning side (zfnet.nets.training.Classifier and the Trainer) adds. Achieved GFLOP/s counts the
+multiply-adds of every conv and fc layer (x2 for FLOPs, x3 for forward + backward); its share of a
+float32 square matmul measured in the same run is the GEMM share. Each round times the GEMM, the
+plain loop and the Lightning loop in turn (fresh models, same seed); the best of `--repeats` rounds
+is reported, so a busy machine hurts all three alike. The first `--warmup` steps of each loop are
+not timed. CPU only. Prints ratios, never asserts a time; `--json PATH` also writes a summary.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import time
+import warnings
+from pathlib import Path
 
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset
 
-from zfnet.data.loading import batch_generator, random_crops
-from zfnet.nets.models import clip_filter_rms_
-from zfnet.nets.training import Classifier
+# The pipeline's training recipe (params.yaml, train:), shared by both loops.
+RECIPE = {"lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4, "renorm_radius": 0.1, "input_scale": 0.02}
+NUM_CLASSES = 10
 
 
-def gemm_gflops(n: int = 4096, repeats: int = 5) -> float:
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="zfnet", choices=["zfnet", "alexnet"])
+    parser.add_argument("--width", type=float, default=0.5, help="conv maps and fc units multiplier (default 0.5)")
+    parser.add_argument("--size", type=int, default=112, help="crop side, the model's input, in pixels (default 112)")
+    parser.add_argument("--batch", type=int, default=64, help="images per step (default 64)")
+    parser.add_argument("--steps", type=int, default=20, help="steps per loop, warm-up included (default 20)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps at the start of each loop (default 3)")
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="rounds of GEMM, plain loop, Lightning loop; the best of each is kept (default 2)")
+    parser.add_argument("--gemm-size", type=int, default=4096,
+                        help="side of the float32 square matmul baseline (default 4096)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--channels-last", action="store_true", help="channels_last memory format in both loops")
+    parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write a JSON summary to PATH")
+    args = parser.parse_args(argv)
+    for name in ("width", "size", "batch", "steps", "repeats", "gemm_size"):
+        if getattr(args, name) <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be positive")
+    if not 0 <= args.warmup < args.steps:
+        parser.error("--warmup must be at least 0 and less than --steps (some steps must be timed)")
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be positive")
+    args.stored = args.size * 8 // 7  # the paper's 256/224 ratio
+    return args
+
+
+def gemm_gflops(n: int, repeats: int = 5) -> float:
     a, b = torch.randn(n, n), torch.randn(n, n)
     a @ b
     start = time.perf_counter()
@@ -33,105 +69,151 @@ def gemm_gflops(n: int = 4096, repeats: int = 5) -> float:
     return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
-def training_flops_per_image(model: torch.nn.Module, size: int) -> float:
+def arch(args) -> dict:
+    return {"name": args.model, "input_size": args.size, "width": args.width, "init": "fan_in"}
+
+
+def training_flops_per_image(args) -> float:
     """Forward multiply-adds of conv and fc layers, x2 (FLOPs) x3 (forward + backward)."""
+    from zfnet.nets.models import build_model
+
+    options = {k: v for k, v in arch(args).items() if k != "name"}
+    model = build_model(args.model, NUM_CLASSES, **options).eval()
     macs = []
 
     def count(module, inputs, output):
         if isinstance(module, torch.nn.Conv2d):
             per_output = module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
             macs.append(output.numel() * per_output)
-        elif isinstance(module, torch.nn.Linear):
+        else:
             macs.append(module.in_features * module.out_features)
 
-    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    layers = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    hooks = [layer.register_forward_hook(count) for layer in layers]
     with torch.no_grad():
-        model.eval()(torch.zeros(1, 3, size, size))
+        model(torch.zeros(1, 3, args.size, args.size))
     for hook in hooks:
         hook.remove()
     return 2 * 3 * sum(macs)
 
 
-def make_module(args) -> Classifier:
+def plain_loop(batches: list, mean: torch.Tensor, args) -> float:
+    """The recipe written out with the library's functions; images/s over the timed steps."""
+    from zfnet.data.loading import batch_generator, normalize, random_crops
+    from zfnet.nets.models import build_model, clip_filter_rms_
+
     torch.manual_seed(0)
-    arch = {"name": args.model, "input_size": args.size, "width": args.width, "init": "fan_in"}
-    mean = torch.full((3, args.stored, args.stored), 120.0)
-    return Classifier(arch, num_classes=10, mean=mean, crop=args.size, lr=0.01, input_scale=0.02,
-                      channels_last=args.channels_last)
-
-
-def plain_loop(module: Classifier, batches: list, args) -> float:
-    model = module.model.train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    options = {k: v for k, v in arch(args).items() if k != "name"}
+    model = build_model(args.model, NUM_CLASSES, **options).train()
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=RECIPE["lr"], momentum=RECIPE["momentum"],
+                                weight_decay=RECIPE["weight_decay"])
     start = None
     for step, (images, labels) in enumerate(batches):
         if step == args.warmup:
             start = time.perf_counter()
         generator = batch_generator(0, 0, step)
-        x = random_crops(module.normalize(images), args.size, generator)
+        x = random_crops(normalize(images, mean, RECIPE["input_scale"]), args.size, generator)
         if args.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         loss = F.cross_entropy(model(x), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        clip_filter_rms_(model, 0.1)
+        clip_filter_rms_(model, RECIPE["renorm_radius"])
     return (len(batches) - args.warmup) * args.batch / (time.perf_counter() - start)
 
 
-class Timer(pl.Callback):
-    def __init__(self, warmup: int):
-        self.warmup, self.start, self.steps = warmup, None, 0
+def lightning_loop(batches: list, mean: torch.Tensor, args) -> float:
+    """zfnet.nets.training.Classifier under a pl.Trainer, as the train stage runs it; images/s over the timed steps.
 
-    def on_train_batch_start(self, trainer, module, batch, batch_index):
-        if batch_index == self.warmup:
-            self.start = time.perf_counter()
+    One short validation batch follows the epoch (the Classifier's epoch-end bookkeeping needs it); it
+    falls outside the timed steps.
+    """
+    import pytorch_lightning as pl
+    from torch.utils.data import DataLoader, TensorDataset
 
-    def on_train_batch_end(self, trainer, module, outputs, batch, batch_index):
-        self.steps = batch_index + 1
-        self.end = time.perf_counter()
+    from zfnet.nets.training import Classifier
 
+    quiet_lightning()  # after the import, which sets Lightning's log levels
 
-def lightning_loop(module: Classifier, batches: list, args) -> float:
+    class Timer(pl.Callback):
+        def __init__(self) -> None:
+            self.start = self.end = None
+            self.steps = 0
+
+        def on_train_batch_start(self, trainer, module, batch, batch_index):
+            if batch_index == args.warmup:
+                self.start = time.perf_counter()
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_index):
+            self.steps = batch_index + 1
+            self.end = time.perf_counter()
+
+    torch.manual_seed(0)
+    module = Classifier(arch(args), num_classes=NUM_CLASSES, mean=mean, crop=args.size,
+                        channels_last=args.channels_last, **RECIPE)
     images = torch.cat([b[0] for b in batches])
     labels = torch.cat([b[1] for b in batches])
-    loader = DataLoader(TensorDataset(images, labels), batch_size=args.batch, shuffle=False)
-    timer = Timer(args.warmup)
-    trainer = pl.Trainer(accelerator="cpu", devices=1, max_epochs=1, limit_val_batches=0, logger=False,
+    train = DataLoader(TensorDataset(images, labels), batch_size=args.batch, shuffle=False)
+    val = DataLoader(TensorDataset(images[:args.batch], labels[:args.batch]), batch_size=args.batch)
+    timer = Timer()
+    trainer = pl.Trainer(accelerator="cpu", devices=1, max_epochs=1, limit_val_batches=1, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                          callbacks=[timer], num_sanity_val_steps=0)
-    module.on_train_epoch_end = lambda: None  # no validation in this benchmark: skip the epoch-end row
-    trainer.fit(module, train_dataloaders=loader)
+    trainer.fit(module, train_dataloaders=train, val_dataloaders=val)
+    if timer.steps != len(batches) or timer.start is None:
+        raise RuntimeError(f"the Lightning loop ran {timer.steps} of {len(batches)} steps")
     return (timer.steps - args.warmup) * args.batch / (timer.end - timer.start)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="zfnet", choices=["zfnet", "alexnet"])
-    parser.add_argument("--width", type=float, default=0.5)
-    parser.add_argument("--size", type=int, default=112, help="crop side (the model's input)")
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--channels-last", action="store_true")
-    args = parser.parse_args()
-    args.stored = args.size * 8 // 7  # the paper's 256/224 ratio
-    generator = torch.Generator().manual_seed(0)
-    batches = [(torch.randint(0, 256, (args.batch, 3, args.stored, args.stored), dtype=torch.uint8, generator=generator),
-                torch.randint(0, 10, (args.batch,), generator=generator)) for _ in range(args.steps)]
+def quiet_lightning() -> None:
+    for name in ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
 
-    gemm = gemm_gflops()
-    plain = plain_loop(make_module(args), batches, args)
-    lightning = lightning_loop(make_module(args), batches, args)
-    flops = training_flops_per_image(make_module(args).model, args.size)
-    achieved = lightning * flops / 1e9
-    print(f"{args.model} width {args.width} at {args.size}px, batch {args.batch}, {torch.get_num_threads()} threads")
-    print(f"float32 GEMM (4096^2):      {gemm:8.1f} GFLOP/s")
-    print(f"plain PyTorch loop:         {plain:8.1f} images/s")
-    print(f"Lightning loop:             {lightning:8.1f} images/s")
-    print(f"Lightning / plain:          {lightning / plain:8.3f}")
-    print(f"training GFLOP per image:   {flops / 1e9:8.3f}")
-    print(f"achieved (Lightning):       {achieved:8.1f} GFLOP/s = {achieved / gemm:.3f} of the GEMM rate")
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    generator = torch.Generator().manual_seed(0)
+    shape = (args.batch, 3, args.stored, args.stored)
+    batches = [(torch.randint(0, 256, shape, dtype=torch.uint8, generator=generator),
+                torch.randint(0, NUM_CLASSES, (args.batch,), generator=generator)) for _ in range(args.steps)]
+    mean = torch.full((3, args.stored, args.stored), 120.0)
+
+    gemm = plain = lightning = 0.0
+    for _ in range(args.repeats):
+        gemm = max(gemm, gemm_gflops(args.gemm_size))
+        plain = max(plain, plain_loop(batches, mean, args))
+        lightning = max(lightning, lightning_loop(batches, mean, args))
+    gflop = training_flops_per_image(args) / 1e9
+    summary = {
+        "model": f"{args.model} width {args.width}", "size": args.size, "batch": args.batch, "steps": args.steps,
+        "warmup": args.warmup, "repeats": args.repeats, "threads": torch.get_num_threads(),
+        "channels_last": args.channels_last, "gemm_size": args.gemm_size, "gemm_gflops": gemm,
+        "training_gflop_per_image": gflop,
+        "images_per_s": {"plain": plain, "lightning": lightning},
+        "gflops": {"plain": plain * gflop, "lightning": lightning * gflop},
+        "ratio_lightning_to_plain": lightning / plain,
+        "gemm_share": {"plain": plain * gflop / gemm, "lightning": lightning * gflop / gemm},
+    }
+    print(f"{args.model} width {args.width} at {args.size}px, batch {args.batch}, {args.steps} steps "
+          f"({args.warmup} untimed), best of {args.repeats}, {torch.get_num_threads()} threads"
+          + (", channels_last" if args.channels_last else ""))
+    for label, text in ((f"float32 GEMM ({args.gemm_size}^2)", f"{gemm:10.1f} GFLOP/s"),
+                        ("training GFLOP per image", f"{gflop:10.3f}"),
+                        ("plain PyTorch loop", f"{plain:10.1f} images/s = {plain * gflop:.1f} GFLOP/s"),
+                        ("Lightning loop", f"{lightning:10.1f} images/s = {lightning * gflop:.1f} GFLOP/s"),
+                        ("Lightning / plain", f"{lightning / plain:10.3g}"),
+                        ("GEMM share (plain)", f"{plain * gflop / gemm:10.3g}"),
+                        ("GEMM share (Lightning)", f"{lightning * gflop / gemm:10.3g}")):
+        print(f"{label + ':':28s}{text}")
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2) + "\n")
 
 
 if __name__ == "__main__":

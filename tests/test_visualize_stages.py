@@ -123,17 +123,76 @@ def test_evolution_stage(workspace):
         assert len(result[layer]["maps"]) == 2
 
 
-def test_architecture_stage(workspace):
-    load_stage("architecture").main(load_config(
-        workspace, f"visualize.architecture.no_renorm_checkpoint={workspace}/norenorm.ckpt"))
-    plots = workspace / "plots" / "architecture"
+def test_architecture_stage(workspace, tmp_path):
+    """The stage on copies of the fixture checkpoints whose conv1 banks are planted with known make-up.
+
+    Width 0.25 gives 24 conv1 filters. ZF: 12 Gabors at mid frequencies (0.2-0.3 cycles/px) at the
+    0.1 radius, the other 12 left at their N(0, 0.01^2) init. AlexNet: 3 low (0.04) and 3 high (0.42)
+    Gabors at the radius, 3 zeroed filters (the fixture's) and 15 at init. Init noise passes each
+    spectral dead-filter test with probability 0.99, so at most a couple of noise filters may count as
+    live; everything else is fixed by construction.
+    """
+    import math
+
+    def gabor(size: int, frequency: float, theta: float, phase: float) -> torch.Tensor:
+        r = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
+        y, x = r[:, None], r[None, :]
+        u = x * math.cos(theta) + y * math.sin(theta)
+        plane = torch.exp(-(x**2 + y**2) / (2 * (size / 4) ** 2)) * torch.cos(2 * math.pi * frequency * u + phase)
+        bank = torch.stack([plane, 0.6 * plane, -0.8 * plane])
+        return bank / bank.pow(2).mean().sqrt() * 0.1  # at the RMS radius: a learned filter
+
+    planted = {"zfnet": {i: 0.2 + 0.05 * (i % 3) for i in range(12)},
+               "alexnet": {3 + i: (0.04 if i < 3 else 0.42) for i in range(6)}}
+    for name, plants in planted.items():
+        state = torch.load(workspace / "outputs" / "train" / name / "checkpoints" / "best.ckpt", weights_only=True)
+        weight = state["state_dict"]["model.features.conv1.weight"]
+        for i, frequency in plants.items():
+            weight[i] = gabor(weight.shape[-1], frequency, theta=0.4 * i, phase=0.3 * i)
+        path = tmp_path / "outputs" / "train" / name / "checkpoints" / "best.ckpt"
+        path.parent.mkdir(parents=True)
+        torch.save(state, path)
+
+    stage_module = load_stage("architecture")
+    # the equal window is cut from the centre of the receptive field: AlexNet's conv2 field at y = x = 3
+    # starts at -18 + 3 * 8 = 6 and is 51 wide, so its centred 24-px square starts at 6 + (51 - 24) // 2 = 19
+    from zfnet.viz.visualize import Window
+
+    image = torch.arange(3 * 64 * 64, dtype=torch.float32).reshape(3, 64, 64)
+    np.testing.assert_array_equal(stage_module.centred_cut(image, Window(51, 8, -18), 3, 3, 24),
+                                  image[:, 19:43, 19:43].numpy())
+    stage_module.main(load_config(
+        workspace, f"paths.outputs={tmp_path}/outputs", f"paths.metrics={tmp_path}/metrics",
+        f"paths.plots={tmp_path}/plots", f"visualize.architecture.no_renorm_checkpoint={workspace}/norenorm.ckpt"))
+    plots = tmp_path / "plots" / "architecture"
     assert {p.name for p in plots.iterdir()} == {"conv1_filters.png", "conv2_projections.png", "measures.png"}
-    result = metrics(workspace, "architecture")
-    assert list(result) == ["alexnet", "zfnet", "zfnet_no_renorm"]
-    alexnet, zfnet = result["alexnet"], result["zfnet"]
+    result = metrics(tmp_path, "architecture")
+    assert list(result) == ["alexnet", "zfnet", "zfnet_no_renorm_checkpoint"]
+    alexnet, zfnet, no_renorm = result["alexnet"], result["zfnet"], result["zfnet_no_renorm_checkpoint"]
     assert alexnet["conv1_stride"] == 4 and zfnet["conv1_stride"] == 2
-    assert alexnet["conv1_dead_share"] == pytest.approx(3 / alexnet["conv1_filters"])  # the 3 zeroed filters
-    assert zfnet["conv1_dead_share_by_norm"] == 0
+
+    def band_count(measures, band):
+        return round(measures["conv1_peak_frequency"]["band_shares"][band] * measures["conv1_live_filters"])
+
+    for measures, live in ((zfnet, 12), (alexnet, 6)):
+        assert measures["conv1_filters"] == 24
+        assert live <= measures["conv1_live_filters"] <= live + 2  # the planted Gabors, and at most 2 noise
+        assert measures["conv1_dead"]["share"] == pytest.approx(1 - measures["conv1_live_filters"] / 24)
+        assert measures["conv1_dead"]["thresholds"]["rms"] == pytest.approx(math.sqrt(0.01 * 0.1))
+        assert sum(measures["conv1_peak_frequency"]["histogram"]) == measures["conv1_live_filters"]
+    assert alexnet["conv1_dead"]["near_init_share"] == pytest.approx(18 / 24)  # all but the 6 Gabors
+    assert band_count(zfnet, "mid") >= 12  # the planted mid-frequency bank
+    assert band_count(alexnet, "low") >= 3 and band_count(alexnet, "high") >= 3
+    assert band_count(alexnet, "mid") <= alexnet["conv1_live_filters"] - 6  # none of the planted ones
+    assert alexnet["conv1_above_nyquist"]["white_noise"] == 1 - 1 / 16
+    assert zfnet["conv1_above_nyquist"]["white_noise"] == 1 - 1 / 4
+    assert alexnet["conv1_above_nyquist"]["spread"]["max"] > 0.9  # the 0.42 gratings, far above 1/8
+    assert alexnet["conv1_above_nyquist"]["spread"]["min"] < 0.1  # the 0.04 gratings, far below it
+    assert no_renorm["conv1_dead"]["radius"] == 0.1 and no_renorm["conv1_dead"]["share"] >= 22 / 24  # untrained
     for measures in result.values():
-        assert sum(measures["conv1_spectrum"]["energy"].values()) == pytest.approx(1)
-        assert 0 <= measures["conv2_alias_share"] <= 1 and measures["conv2_maps_projected"] == 4
+        shift = measures["shift"]
+        assert shift["step"] == 8 and shift["images"] == 15 and list(shift["model"]) == ["1", "2", "3"]
+        assert all(0 < shift[key][d]["median"] < 3 for key in ("model", "noise_conv1") for d in "123")
+        lattice = measures["conv2_lattice"]  # equal windows: ZF's 27-px conv2 field, floored to 4s
+        assert lattice["window"] == 24 and lattice["white_noise"] == pytest.approx(15 / (24 * 24 - 1))
+        assert lattice["projections"]["n"] == 4 == measures["conv2_maps_projected"]

@@ -16,21 +16,61 @@ def test_ten_crops_match_torchvision():
 
 
 def test_ten_crop_probabilities_average_the_views():
-    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 5 * 5, 4))
-    images = torch.randn(3, 3, 8, 8)
-    expected = torch.stack([model(v).softmax(1) for v in ten_crops(images, 5)]).mean(0)
-    assert torch.allclose(ten_crop_probabilities(model, images, 5), expected)
+    """The softmax averaged over torchvision's ten crops (their order does not matter to a mean)."""
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 7 * 7, 4))
+    images = torch.randn(3, 3, 13, 11)  # even margins: torchvision's mirrored crops are the mirrored crops
+    expected = torch.stack([
+        torch.stack([model(view[None]).softmax(1)[0] for view in TF.ten_crop(image, [7, 7])]).mean(0)
+        for image in images])
+    torch.testing.assert_close(ten_crop_probabilities(model, images, 7), expected)
 
 
-def test_random_crops_are_windows_of_the_image_and_reproducible():
-    images = torch.arange(2 * 3 * 9 * 9, dtype=torch.float32).reshape(2, 3, 9, 9)
-    crops = random_crops(images, 5, batch_generator(0, 1, 2), flip=True)
-    again = random_crops(images, 5, batch_generator(0, 1, 2), flip=True)
-    assert crops.shape == (2, 3, 5, 5) and torch.equal(crops, again)
-    for n in range(2):
-        windows = [images[n, :, y:y + 5, x:x + 5] for y in range(5) for x in range(5)]
-        assert any(torch.equal(crops[n], w) or torch.equal(crops[n], w.flip(-1)) for w in windows)
-    assert not torch.equal(crops, random_crops(images, 5, batch_generator(0, 2, 2), flip=True))  # another epoch
+def crop_kinds(images, crops, crop):
+    """For each crop, 'plain' or 'mirrored' (a window of its image, or one mirrored); asserts it is one."""
+    side = images.shape[-1]
+    kinds = []
+    for image, view in zip(images, crops):
+        windows = [image[:, y:y + crop, x:x + crop] for y in range(side - crop + 1) for x in range(side - crop + 1)]
+        plain = any(torch.equal(view, w) for w in windows)
+        mirrored = any(torch.equal(view, w.flip(-1)) for w in windows)
+        assert plain != mirrored  # distinct pixel values: a window never equals a mirrored window
+        kinds.append("mirrored" if mirrored else "plain")
+    return kinds
+
+
+def test_random_crops_are_windows_mirrored_half_the_time_and_reproducible():
+    n, side, crop = 200, 9, 5
+    images = torch.arange(n * 3 * side * side, dtype=torch.float32).reshape(n, 3, side, side)
+    crops = random_crops(images, crop, batch_generator(0, 1, 2), flip=True)
+    assert crops.shape == (n, 3, crop, crop)
+    assert torch.equal(crops, random_crops(images, crop, batch_generator(0, 1, 2), flip=True))
+    mirrored = crop_kinds(images, crops, crop).count("mirrored")
+    assert 70 <= mirrored <= 130, mirrored  # Binomial(200, 1/2): 100 +- 30 is over 4 standard deviations
+    assert crop_kinds(images, random_crops(images, crop, batch_generator(0, 1, 2), flip=False), crop) == ["plain"] * n
+    # every offset is drawn: the 25 possible windows all occur among 200 crops
+    offsets = {(int(c[0, 0, 0]) % (side * side)) for c in random_crops(images, crop, batch_generator(0, 1, 2), False)}
+    assert offsets == {y * side + x for y in range(side - crop + 1) for x in range(side - crop + 1)}
+    assert not torch.equal(crops, random_crops(images, crop, batch_generator(0, 2, 2), flip=True))  # another epoch
+
+
+def test_batch_generators_differ_by_rank_and_repeat_exactly():
+    """DDP: each rank crops its own images with its own draws; a restart draws the same ones again."""
+    images = torch.arange(16 * 3 * 12 * 12, dtype=torch.float32).reshape(16, 3, 12, 12)
+    where = [(seed, epoch, batch) for seed in (0, 1) for epoch in (0, 3) for batch in (0, 5)]
+    seen = {}
+    with torch.random.fork_rng():
+        for seed, epoch, batch in where:
+            for rank in range(4):
+                torch.manual_seed(rank)  # the global generator has no say
+                first = random_crops(images, 8, batch_generator(seed, epoch, batch, rank))
+                torch.manual_seed(99)
+                assert torch.equal(first, random_crops(images, 8, batch_generator(seed, epoch, batch, rank)))
+                seen[seed, epoch, batch, rank] = first
+    keys = list(seen)
+    for i, a in enumerate(keys):
+        for b in keys[i + 1:]:
+            assert not torch.equal(seen[a], seen[b]), (a, b)
+    assert batch_generator(0, 0, 0).initial_seed() == batch_generator(0, 0, 0, 0).initial_seed()  # rank 0 default
 
 
 def test_normalize_subtracts_the_mean_before_scaling():

@@ -288,6 +288,42 @@ def test_partial_work_from_another_plan_is_discarded(tmp_path, monkeypatch):
     assert np.load(out / "images_00000.npy").shape == (2, S + 2, S + 2, 3)
 
 
+@pytest.mark.parametrize("damage", ["images missing", "images cut short", "images of one image", "labels missing"])
+def test_resume_redoes_a_committed_shard_whose_files_do_not_hold_it(tmp_path, monkeypatch, damage):
+    """A marker is only as good as the files it commits: damaged shard files are decoded again."""
+    root = make_clean_tree(tmp_path / "train", per_class=(3, 3))
+    out, fresh, work = tmp_path / "out", tmp_path / "fresh", tmp_path / "out.partial"
+    prepare_split(root, fresh, S, compute_mean=True, shard_size=2, workers=0, progress=False)
+    write_shard = prepare._write_shard
+
+    def crash_at_the_third_shard(work, record, *args):
+        if record.shard == 2:
+            raise Crash("simulated crash")
+        write_shard(work, record, *args)
+
+    monkeypatch.setattr(prepare, "_write_shard", crash_at_the_third_shard)
+    with pytest.raises(Crash):
+        prepare_split(root, out, S, compute_mean=True, shard_size=2, workers=0, progress=False)
+    monkeypatch.setattr(prepare, "_write_shard", write_shard)
+    images, labels = work / "images_00000.npy", work / "labels_00000.npy"
+    assert (work / "_resume" / "shard_00000.json").exists() and (work / "_resume" / "shard_00001.json").exists()
+    if damage == "images missing":
+        images.unlink()
+    elif damage == "images cut short":
+        images.write_bytes(images.read_bytes()[:200])
+    elif damage == "images of one image":
+        np.save(images, np.load(images)[:1])
+    else:
+        labels.unlink()
+
+    decoded = []
+    real_load = prepare.load_rgb
+    monkeypatch.setattr(prepare, "load_rgb", lambda path, size: decoded.append(path) or real_load(path, size))
+    summary = prepare_split(root, out, S, compute_mean=True, shard_size=2, workers=0, progress=False)
+    assert summary["reused_shards"] == 1 and len(decoded) == 4  # shard 1 kept; shards 0 and 2 decoded
+    assert folder_bytes(out) == folder_bytes(fresh)
+
+
 # ----------------------------------------------------------------------------- reading back
 
 

@@ -20,7 +20,7 @@ ALEXNET_FEATURES = [
     "conv1", "relu1", "norm1", "pool1", "conv2", "relu2", "norm2", "pool2",
     "conv3", "relu3", "conv4", "relu4", "conv5", "relu5", "pool5",
 ]  # fmt: skip
-CLASSIFIER = ["drop6", "fc6", "relu6", "drop7", "fc7", "relu7", "fc8"]
+CLASSIFIER = ["fc6", "relu6", "drop6", "fc7", "relu7", "drop7", "fc8"]  # Krizhevsky's order
 
 TINY = dict(input_size=64, width=0.25)
 
@@ -159,11 +159,11 @@ def test_layer_names_and_types(name, features):
             "conv": nn.Conv2d, "relu": nn.ReLU, "pool": nn.MaxPool2d, "norm": nn.LocalResponseNorm,
             "drop": nn.Dropout, "fc": nn.Linear,
         }[kind]  # fmt: skip
-        assert type(layer) is expected_type
+        assert isinstance(layer, expected_type)
         if kind == "relu":
             assert layer.inplace is False
         if kind == "norm":
-            assert (layer.size, layer.alpha, layer.beta, layer.k) == (5, 1e-4, 0.75, 2.0)
+            assert (layer.size, layer.alpha, layer.beta, layer.k) == (5, 5e-4, 0.75, 2.0)
     assert model.features.conv3 is get_layer(model, "features.conv3")
     assert model.classifier.fc6 is get_layer(model, "fc6")
 
@@ -221,7 +221,7 @@ def test_removed_layers_are_absent_and_rewired():
     assert model(torch.randn(2, 3, 64, 64)).shape == (2, 4)
 
     model = meta_model("zfnet", remove=[7])
-    assert [n for n, _ in model.classifier.named_children()] == ["drop6", "fc6", "relu6", "fc8"]
+    assert [n for n, _ in model.classifier.named_children()] == ["fc6", "relu6", "drop6", "fc8"]
     assert model.classifier.fc8.in_features == 4096
 
     model = meta_model("alexnet", remove=[6, 7])
@@ -383,3 +383,52 @@ def test_fan_in_initialization_keeps_conv1_at_the_paper_scale():
         assert layer.weight.std().item() == pytest.approx((2 / fan_in) ** 0.5, rel=0.05)
     with pytest.raises(UserError, match="model.init"):
         build_model("zfnet", 10, init="xavier")
+
+
+def classifier_inputs_in_training(order: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """fc6's input, fc8's input and the flattened pool5 for one training-mode pass, with fc7's output
+    forced to 1 everywhere (zero weights, bias 1), so dropout is the only thing that can zero it."""
+    torch.manual_seed(0)
+    model = build_model("zfnet", 3, dropout_order=order, **TINY).train()
+    nn.init.zeros_(model.classifier.fc7.weight)
+    nn.init.ones_(model.classifier.fc7.bias)
+    seen = {}
+    hooks = [getattr(model.classifier, name).register_forward_pre_hook(
+        lambda module, args, name=name: seen.__setitem__(name, args[0].detach())) for name in ("fc6", "fc8")]
+    hooks.append(model.features.register_forward_hook(lambda m, a, out: seen.__setitem__("pool5", out.flatten(1))))
+    model(torch.randn(8, 3, TINY["input_size"], TINY["input_size"]))
+    for hook in hooks:
+        hook.remove()
+    return seen["fc6"], seen["fc8"], seen["pool5"]
+
+
+def test_paper_dropout_order_drops_fc7_outputs_and_never_pool5():
+    fc6_in, fc8_in, pool5 = classifier_inputs_in_training("paper")
+    torch.testing.assert_close(fc6_in, pool5)  # pool5 reaches fc6 untouched
+    values = set(fc8_in.unique().tolist())
+    assert values == {0.0, 2.0}  # fc7's ones, dropped at p=0.5 and the survivors scaled by 1/(1-p)
+    assert 0.3 < (fc8_in == 0).float().mean() < 0.7
+
+
+def test_torchvision_dropout_order_drops_pool5_and_leaves_fc7_outputs():
+    fc6_in, fc8_in, pool5 = classifier_inputs_in_training("torchvision")
+    assert (fc6_in == 0).float().mean() > (pool5 == 0).float().mean() + 0.2
+    assert set(fc8_in.unique().tolist()) == {1.0}
+
+
+def test_lrn_constants_are_options_with_krizhevskys_defaults():
+    model = build_model("zfnet", 3, **TINY)
+    norm = model.features.norm1
+    assert (norm.size, norm.alpha, norm.beta, norm.k) == (5, 5e-4, 0.75, 2.0)
+    norm = build_model("alexnet", 3, lrn_size=3, lrn_alpha=1e-3, lrn_beta=0.5, lrn_k=1.0, **TINY).features.norm2
+    assert (norm.size, norm.alpha, norm.beta, norm.k) == (3, 1e-3, 0.5, 1.0)
+
+
+def test_krizhevsky_init_sets_unit_biases_where_his_paper_did():
+    model = build_model("alexnet", 3, init="krizhevsky", **TINY)
+    layers = {name: m for part in (model.features, model.classifier) for name, m in part.named_children()
+              if isinstance(m, (nn.Conv2d, nn.Linear))}
+    ones = {name for name, m in layers.items() if bool((m.bias == 1).all())}
+    zeros = {name for name, m in layers.items() if bool((m.bias == 0).all())}
+    assert ones == {"conv2", "conv4", "conv5", "fc6", "fc7"} and zeros == {"conv1", "conv3", "fc8"}
+    assert all(abs(m.weight.std().item() - 0.01) < 0.003 for m in layers.values())

@@ -258,6 +258,64 @@ def test_normalize_down_applies_the_forward_gain(name):
     assert 0 < normalized.abs().max() < skipped.abs().max()
 
 
+class DeconvReLU(torch.autograd.Function):
+    """A ReLU whose backward rectifies the incoming signal (the deconvnet's rule), whatever the forward input."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.clamp(min=0)
+
+
+def hand_lrn_gain(a: torch.Tensor, lrn: nn.LocalResponseNorm) -> torch.Tensor:
+    """(k + alpha/size * sum of a^2 over channels c - size//2 .. c + (size-1)//2) ^ -beta, channel by channel."""
+    squares, channels = a * a, a.shape[1]
+    window = torch.stack([squares[:, max(0, c - lrn.size // 2):c + (lrn.size - 1) // 2 + 1].sum(dim=1)
+                          for c in range(channels)], dim=1)
+    return (lrn.k + lrn.alpha / lrn.size * window) ** -lrn.beta
+
+
+@pytest.mark.parametrize("name", ["zfnet", "alexnet"])
+def test_normalize_down_is_the_deconv_vjp_with_the_forward_lrn_gain_held_fixed(name):
+    """normalize_down: each LRN on the way down multiplies by the gain its *forward* input got.
+
+    Reference: autograd through the features with every LRN replaced by `x * gain` (gain computed by hand
+    from the forward input, held constant) and every ReLU's backward rectified; the projection of activation
+    v is v times that gradient. A large alpha makes the gain vary from pixel to pixel and map to map.
+    """
+    model = random_model(name, lrn_alpha=2.0)
+    x = images(1)
+    layer = "conv3"  # below it: both LRNs
+    activation, record = forward_with_switches(model, x, layer)
+    channel = strongest_channel(activation)
+    y, x_ = strongest_position(activation, channel)[0].tolist()
+    projection = Deconvnet(model, normalize_down=True).project(x, layer, channel)
+
+    pixels = x.clone().requires_grad_(True)
+    out, gains = pixels, []
+    for child_name, module in model.features.named_children():
+        if isinstance(module, nn.LocalResponseNorm):
+            gain = hand_lrn_gain(out.detach(), module)
+            torch.testing.assert_close(out.detach() * gain, F.local_response_norm(
+                out.detach(), module.size, module.alpha, module.beta, module.k))  # the hand formula is LRN's
+            gains.append(gain)
+            out = out * gain
+        elif isinstance(module, nn.ReLU):
+            out = DeconvReLU.apply(out)
+        else:
+            out = module(out)
+        if child_name == layer:
+            break
+    out[0, channel, y, x_].backward()
+    expected = activation[0, channel, y, x_] * pixels.grad
+    assert all(float(g.max() / g.min()) > 1.5 for g in gains)  # the gains vary: the test can tell inputs apart
+    error, scale = float((projection - expected).abs().max()), float(expected.abs().max())
+    assert scale > 0 and error <= 1e-5 * scale, (error, scale)
+
+
 def test_rejects_unknown_layer_and_wrong_map():
     model = random_model("zfnet", norm="none")
     with pytest.raises(ValueError, match="unknown layer"):

@@ -12,7 +12,8 @@ Module layout (a contract: the deconvnet, forward hooks, Captum and the trainer 
                                conv5 relu5 pool5           (pool then norm, as Fig. 3 lists them)
                       alexnet: conv1 relu1 norm1 pool1 conv2 relu2 norm2 pool2 conv3 relu3 conv4 relu4
                                conv5 relu5 pool5           (norm then pool, as Krizhevsky et al.)
-    model.classifier  nn.Sequential: drop6 fc6 relu6 drop7 fc7 relu7 fc8
+    model.classifier  nn.Sequential: fc6 relu6 drop6 fc7 relu7 drop7 fc8   (dropout_order="paper")
+                                     drop6 fc6 relu6 drop7 fc7 relu7 fc8   (dropout_order="torchvision")
     model.forward(x) = classifier(flatten(features(x)))
 
 Removed layers are simply absent (`remove=[3, 4]` drops conv3, relu3, conv4, relu4; `norm="none"`
@@ -30,9 +31,17 @@ Options (both models unless noted; each is checked and a bad one raises `UserErr
     remove      []            layer numbers to remove, any of 3, 4, 6, 7 (Table 3: [3,4], [7], [6,7], [3,4,6,7])
     fc_units    4096          units in fc6 and fc7 (Table 3 also uses 2048 and 8192)
     conv_maps   (384,384,256) maps in conv3, conv4, conv5 (Table 3 / Table 2 (b): (512, 1024, 512))
-    dropout     0.5           dropout probability before fc6 and before fc7
-    init        "paper"       "paper": every weight ~ N(0, init_std^2); "fan_in": conv1 ~ N(0, init_std^2),
-                              every later layer ~ N(0, 2/fan_in) (He et al.); biases 0 either way
+    dropout     0.5           dropout probability in layers 6 and 7
+    dropout_order "paper"     "paper": on the outputs of fc6 and fc7 (fc -> ReLU -> dropout, as cuda-convnet
+                              and Caffe); "torchvision": on their inputs (dropout -> fc -> ReLU)
+    lrn_size    5             local response normalization window (channels)
+    lrn_alpha   5e-4          PyTorch's convention, divided by lrn_size: Krizhevsky's alpha 1e-4 on the sum
+    lrn_beta    0.75
+    lrn_k       2.0
+    init        "paper"       "paper": every weight ~ N(0, init_std^2), biases 0; "krizhevsky": the same
+                              weights, biases 1 in conv2, conv4, conv5, fc6, fc7 (Krizhevsky et al. Sec. 5);
+                              "fan_in": conv1 ~ N(0, init_std^2), every later layer ~ N(0, 2/fan_in) (He et
+                              al.), biases 0
     init_std    0.01          the paper's weight scale
     grouped     True          alexnet only: conv2, conv4, conv5 in two groups (the 2-GPU split)
 
@@ -46,12 +55,13 @@ Choices made where the paper is silent (PAPER.md sec. 1 and 2):
 - Pooling: all pools are max 3x3 stride 2. pool1 and pool2 use ceil_mode=True (110 -> 55 and 26 -> 13
   in zfnet need it; cuda-convnet and Caffe round up too); pool5 uses ceil_mode=False (13 -> 6 either
   way, and small inputs then shrink predictably). For alexnet at 224 px ceil and floor agree everywhere.
-- Contrast normalization: `nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0)`, Krizhevsky's
-  values. PyTorch (like Caffe) divides alpha by size; Krizhevsky's formula does not. Not configurable
-  beyond on/off.
-- Dropout sits before fc6 and before fc7 (torchvision's AlexNet order), i.e. on the input of each
-  hidden fc layer; `dropN` belongs to layer N and goes with it when N is removed, so `remove=[6, 7]`
-  leaves no dropout at all and `remove=[7]` leaves fc8 fed by relu6 without dropout.
+- Contrast normalization: Krizhevsky's size 5, k 2, beta 0.75 and alpha 1e-4 on the sum, which is
+  alpha 5e-4 in PyTorch's convention (`zfnet.nets.layers.LocalResponseNorm`, a faster drop-in for
+  `nn.LocalResponseNorm`); every constant is an option.
+- Dropout: "dropout in the fully connected layers (6 and 7)" is read as Krizhevsky's cuda-convnet
+  order, on the outputs of fc6 and fc7 after their ReLU; `dropN` belongs to layer N and goes with it
+  when N is removed. So `remove=[7]` leaves fc6 relu6 drop6 fc8 (fc8 still sees dropped-out units),
+  and `remove=[6, 7]` leaves no dropout at all (pool5 feeds fc8 directly).
 - Removing layers: the previous layer feeds the next one present (remove 3,4: norm2/pool2 -> conv5,
   whose input then has conv2's map count; remove 6,7: flattened pool5 -> fc8). Layers 1, 2, 5 and 8
   cannot be removed (they carry the pools and the output).
@@ -79,6 +89,7 @@ import torch
 from torch import nn
 
 from zfnet.errors import UserError
+from zfnet.nets.layers import LocalResponseNorm
 
 __all__ = [
     "ARCHITECTURES",
@@ -100,6 +111,11 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "fc_units": 4096,
     "conv_maps": [384, 384, 256],
     "dropout": 0.5,
+    "dropout_order": "paper",
+    "lrn_size": 5,
+    "lrn_alpha": 5e-4,
+    "lrn_beta": 0.75,
+    "lrn_k": 2.0,
     "init": "paper",
     "init_std": 0.01,
 }
@@ -167,11 +183,12 @@ def build_model(name: str, num_classes: int, **options: Any) -> ConvNet:
 
     groups = 2 if opts.get("grouped") else 1
     conv_specs = _conv_specs(name, opts, groups)
-    features = _make_features(conv_specs, norm=opts["norm"])
+    lrn = {key: opts[f"lrn_{key}"] for key in ("size", "alpha", "beta", "k")} if opts["norm"] == "lrn" else None
+    features = _make_features(conv_specs, lrn)
     pool5_shape = _pool5_shape(name, features, opts["input_size"])
     fc_units = max(1, round(opts["fc_units"] * opts["width"]))
     classifier = _make_classifier(
-        math.prod(pool5_shape), fc_units, num_classes, dropout=opts["dropout"], remove=opts["remove"]
+        math.prod(pool5_shape), fc_units, num_classes, opts["dropout"], opts["dropout_order"], opts["remove"]
     )
     model = ConvNet(name, num_classes, features, classifier, opts["input_size"], opts)
     _init_weights(model, opts["init"], opts["init_std"])
@@ -205,7 +222,7 @@ def _conv_specs(name: str, opts: dict[str, Any], groups: int) -> list[ConvSpec]:
     return [spec for spec in specs if spec.number not in opts["remove"]]
 
 
-def _make_features(conv_specs: list[ConvSpec], norm: str, in_channels: int = 3) -> nn.Sequential:
+def _make_features(conv_specs: list[ConvSpec], lrn: dict[str, float] | None, in_channels: int = 3) -> nn.Sequential:
     layers: list[tuple[str, nn.Module]] = []
     for spec in conv_specs:
         n = spec.number
@@ -217,39 +234,42 @@ def _make_features(conv_specs: list[ConvSpec], norm: str, in_channels: int = 3) 
             if kind == "pool":
                 # ceil for pool1/pool2 (110->55, 26->13 in zfnet), floor for pool5 (13->6 either way).
                 layers.append((f"pool{n}", nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=n < 5)))
-            elif norm == "lrn":
-                layers.append((f"norm{n}", nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0)))
+            elif lrn is not None:
+                layers.append((f"norm{n}", LocalResponseNorm(**lrn)))
         in_channels = spec.maps
     return nn.Sequential(OrderedDict(layers))
 
 
 def _make_classifier(
-    in_features: int, fc_units: int, num_classes: int, dropout: float, remove: list[int]
+    in_features: int, fc_units: int, num_classes: int, dropout: float, order: str, remove: list[int]
 ) -> nn.Sequential:
     layers: list[tuple[str, nn.Module]] = []
     for n in (6, 7):
         if n in remove:
             continue
-        layers += [
-            (f"drop{n}", nn.Dropout(p=dropout)),
-            (f"fc{n}", nn.Linear(in_features, fc_units)),
-            (f"relu{n}", nn.ReLU(inplace=False)),
-        ]
+        layer = [(f"fc{n}", nn.Linear(in_features, fc_units)), (f"relu{n}", nn.ReLU(inplace=False))]
+        drop = (f"drop{n}", nn.Dropout(p=dropout))
+        layers += layer + [drop] if order == "paper" else [drop] + layer
         in_features = fc_units
     layers.append(("fc8", nn.Linear(in_features, num_classes)))
     return nn.Sequential(OrderedDict(layers))
 
 
-def _init_weights(model: nn.Module, scheme: str, std: float) -> None:
-    """Biases 0; weights N(0, std^2) ("paper"), or fan-in scaled after conv1 ("fan_in")."""
+KRIZHEVSKY_UNIT_BIAS = ("conv2", "conv4", "conv5", "fc6", "fc7")
+
+
+def _init_weights(model: ConvNet, scheme: str, std: float) -> None:
+    """Weights N(0, std^2), or fan-in scaled after conv1 ("fan_in"); biases 0, or 1 where Krizhevsky had 1."""
     first = model.features.conv1
-    for module in model.modules():
-        if isinstance(module, (nn.Conv2d, nn.Linear)):
+    for part in (model.features, model.classifier):
+        for name, module in part.named_children():
+            if not isinstance(module, (nn.Conv2d, nn.Linear)):
+                continue
             if scheme == "fan_in" and module is not first:
                 nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
             else:
                 nn.init.normal_(module.weight, mean=0.0, std=std)
-            nn.init.zeros_(module.bias)
+            nn.init.constant_(module.bias, 1.0 if scheme == "krizhevsky" and name in KRIZHEVSKY_UNIT_BIAS else 0.0)
 
 
 def _pool5_shape(name: str, features: nn.Sequential, input_size: int) -> tuple[int, int, int]:
@@ -296,7 +316,12 @@ def _check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
         "fc_units": _positive_int("fc_units", opts["fc_units"]),
         "conv_maps": _conv_maps(opts["conv_maps"]),
         "dropout": _probability("dropout", opts["dropout"]),
-        "init": _choice("init", opts["init"], ("paper", "fan_in")),
+        "dropout_order": _choice("dropout_order", opts["dropout_order"], ("paper", "torchvision")),
+        "lrn_size": _positive_int("lrn_size", opts["lrn_size"]),
+        "lrn_alpha": _positive_number("lrn_alpha", opts["lrn_alpha"]),
+        "lrn_beta": _positive_number("lrn_beta", opts["lrn_beta"]),
+        "lrn_k": _positive_number("lrn_k", opts["lrn_k"]),
+        "init": _choice("init", opts["init"], ("paper", "krizhevsky", "fan_in")),
         "init_std": _positive_number("init_std", opts["init_std"]),
     }
     if name == "alexnet":

@@ -13,17 +13,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
-from torchmetrics.classification import MulticlassAccuracy
+from torchmetrics import Metric
 
 from zfnet.data.loading import batch_generator, center_crop, normalize, random_crops
 from zfnet.errors import UserError
 from zfnet.io import atomic_path
 from zfnet.nets.models import build_model, clip_filter_rms_, get_layer
+from zfnet.viz.figures import filter_mosaic
 
 
 class NonFiniteLoss(UserError):
@@ -56,8 +56,8 @@ class Classifier(pl.LightningModule):
             self.model = self.model.to(memory_format=torch.channels_last)
         self.register_buffer("mean", mean.float().clone())
         top5 = min(5, num_classes)
-        self.train_top1, self.val_top1 = TopKError(num_classes, top_k=1), TopKError(num_classes, top_k=1)
-        self.train_top5, self.val_top5 = TopKError(num_classes, top_k=top5), TopKError(num_classes, top_k=top5)
+        self.train_top1, self.val_top1 = TopKError(top_k=1), TopKError(top_k=1)
+        self.train_top5, self.val_top5 = TopKError(top_k=top5), TopKError(top_k=top5)
         self.history: list[dict[str, float]] = []  # one row per epoch; travels in checkpoints
         self.plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None = None
         self._plateau_state: dict | None = None
@@ -143,8 +143,8 @@ class Classifier(pl.LightningModule):
             clip_filter_rms_(self.model, self.hparams.renorm_radius)
 
     def configure_optimizers(self):
-        optimizer = torch.optim.SGD(self.model.parameters(), lr=self.hparams.lr, momentum=self.hparams.momentum,
-                                    weight_decay=self.hparams.weight_decay)
+        optimizer = torch.optim.SGD(parameter_groups(self.model, self.hparams.weight_decay), lr=self.hparams.lr,
+                                    momentum=self.hparams.momentum)
         self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="min", factor=self.hparams.lr_factor, patience=self.hparams.lr_patience)
         if self._plateau_state is not None:
@@ -152,14 +152,31 @@ class Classifier(pl.LightningModule):
         return optimizer
 
 
-class TopKError(MulticlassAccuracy):
-    """1 - top-k accuracy over all samples (micro average), as the paper's tables report."""
+def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Weights decay, biases do not (Krizhevsky et al. and Caffe decay only the weights)."""
+    weights = [p for name, p in model.named_parameters() if not name.endswith("bias")]
+    biases = [p for name, p in model.named_parameters() if name.endswith("bias")]
+    return [{"params": weights, "weight_decay": weight_decay}, {"params": biases, "weight_decay": 0.0}]
 
-    def __init__(self, num_classes: int, top_k: int):
-        super().__init__(num_classes, top_k=top_k, average="micro")
+
+class TopKError(Metric):
+    """The share of samples whose label is not among the k largest logits (the paper's top-k error)."""
+
+    full_state_update = False
+
+    def __init__(self, top_k: int):
+        super().__init__()
+        self.top_k = top_k
+        self.add_state("wrong", torch.tensor(0), dist_reduce_fx="sum")
+        self.add_state("total", torch.tensor(0), dist_reduce_fx="sum")
+
+    def update(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        top = logits.topk(self.top_k, dim=1).indices
+        self.wrong += (top != labels[:, None]).all(dim=1).sum()
+        self.total += labels.numel()
 
     def compute(self) -> torch.Tensor:
-        return 1 - super().compute()
+        return self.wrong.float() / self.total
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -193,30 +210,6 @@ class FilterImages(pl.Callback):
         for logger in trainer.loggers:
             if hasattr(logger, "log_image"):
                 logger.log_image("train/conv1_filters", images=[grid], caption=[f"epoch {trainer.current_epoch + 1}"])
-
-
-def filter_mosaic(weight: torch.Tensor, pad: int = 1, shared_scale: bool = False) -> np.ndarray:
-    """(out, 3, k, k) filters -> one RGB uint8 mosaic, each filter contrast-stretched on its own.
-
-    shared_scale=True stretches the whole bank with one range instead, so a few filters that dominate
-    (Fig. 6a, training without RMS renormalization) stand out and the rest look faint.
-    """
-    filters = weight.detach().float().cpu()
-    count, _, size, _ = filters.shape
-    flat = filters.reshape(count, -1)
-    if shared_scale:
-        flat = flat.reshape(1, -1)
-    lo, hi = flat.min(1).values.view(-1, 1, 1, 1), flat.max(1).values.view(-1, 1, 1, 1)
-    filters = (filters - lo) / (hi - lo).clamp_min(1e-12)
-    columns = int(np.ceil(np.sqrt(count)))
-    rows = int(np.ceil(count / columns))
-    cell = size + pad
-    mosaic = np.ones((rows * cell + pad, columns * cell + pad, 3), dtype=np.float32)
-    for index in range(count):
-        r, c = divmod(index, columns)
-        tile = filters[index, :3].permute(1, 2, 0).numpy()
-        mosaic[pad + r * cell: pad + r * cell + size, pad + c * cell: pad + c * cell + size] = tile
-    return (mosaic * 255).round().astype(np.uint8)
 
 
 def load_trained(checkpoint: str | Path, map_location: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:

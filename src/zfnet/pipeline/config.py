@@ -253,6 +253,8 @@ RULES: dict[str, Rule] = {
     "logger.dir": string(),
     "models.*.name": choice("zfnet", "alexnet"),
     # visualize rules
+    "visualize.models": Rule(lambda v: isinstance(v, list) and all(isinstance(x, str) and x for x in v),
+                             "a list of entries of `models`, e.g. [zfnet, alexnet]"),
     "visualize.layers": Rule(lambda v: isinstance(v, list) and len(v) > 0 and all(isinstance(x, str) and x for x in v),
                              "a non-empty list of layer names, e.g. [conv1, conv5]"),
     "visualize.checkpoint": choice("best", "last"),
@@ -265,10 +267,21 @@ RULES: dict[str, Rule] = {
     "visualize.evolution.images": integer(1, optional=True),
     "visualize.evolution.maps": integer(1),
     "visualize.architecture.no_renorm_checkpoint": string(optional=True),
-    "visualize.architecture.dead_threshold": number(0, 1),
+    "visualize.architecture.dead_rms_position": Rule(lambda v: _is_number(v) and 0 < v < 1,
+                                                     "a number strictly between 0 and 1"),
+    "visualize.architecture.dead_noise_quantile": Rule(lambda v: _is_number(v) and 0 < v < 0.5,
+                                                       "a number strictly between 0 and 0.5"),
+    "visualize.architecture.noise_samples": integer(100, 1_000_000),
     "visualize.architecture.spectrum_size": integer(16, 1024),
+    "visualize.architecture.shift_layer": choice("conv2", "pool2"),
+    "visualize.architecture.shifts": Rule(lambda v: isinstance(v, list) and len(v) > 0
+                                          and all(_is_int(x) and 1 <= x <= 15 for x in v),
+                                          "a non-empty list of shifts in pixels, each in [1, 15] and below the "
+                                          "shift layer's grid step (8 for conv2, 16 for pool2)"),
+    "visualize.architecture.shift_images": integer(1, optional=True),
     "visualize.architecture.conv2_maps": integer(1),
     "visualize.architecture.alias_period": integer(2, 64),
+    "visualize.architecture.alias_window": integer(4, 1024, optional=True),
 }
 
 
@@ -279,11 +292,41 @@ def validate(cfg: DictConfig) -> None:
             rule(key, select(cfg, key))
     if cfg.train.crop > cfg.prepare.size:
         raise UserError(f"train.crop: {cfg.train.crop} is larger than prepare.size={cfg.prepare.size}")
-    for key, options in cfg.models.items():
-        if options.input_size != cfg.train.crop:
-            raise UserError(f"models.{key}.input_size: {options.input_size} differs from train.crop={cfg.train.crop} "
+    for key in cfg.models:
+        _validate_recipe(cfg, key)
+        crop = recipe(cfg, key)["crop"]
+        if cfg.models[key].input_size != crop:
+            raise UserError(f"models.{key}.input_size: {cfg.models[key].input_size} differs from its train.crop={crop} "
                             "(the network's input is the crop)")
+    for key in cfg.visualize.models:
+        if key not in cfg.models:
+            raise UserError(f"visualize.models: {key!r} is not an entry of models ({', '.join(cfg.models)})")
     _validate_models(cfg)
+
+
+def architecture(cfg: DictConfig, key: str) -> dict[str, Any]:
+    """`models.<key>` as build options for `build_model` (its `train` overrides left out)."""
+    options = select(cfg, f"models.{key}")
+    options.pop("train", None)
+    return options
+
+
+def recipe(cfg: DictConfig, key: str) -> dict[str, Any]:
+    """The training recipe of model `key`: `train`, with `models.<key>.train` merged over it."""
+    overrides = OmegaConf.select(cfg, f"models.{key}.train")
+    return {**select(cfg, "train"), **(select(cfg, f"models.{key}.train") if overrides is not None else {})}
+
+
+def _validate_recipe(cfg: DictConfig, key: str) -> None:
+    overrides = OmegaConf.select(cfg, f"models.{key}.train")
+    if overrides is None:
+        return
+    if not isinstance(overrides, DictConfig):
+        raise UserError(f"models.{key}.train: expected a mapping of train settings, e.g. {{renorm_radius: null}}")
+    for setting, value in select(cfg, f"models.{key}.train").items():
+        if setting not in cfg.train:
+            raise UserError(f"models.{key}.train.{setting}: not a train setting; allowed: {', '.join(cfg.train)}")
+        RULES[f"train.{setting}"](f"models.{key}.train.{setting}", value)
 
 
 def _expand(cfg: DictConfig, pattern: str) -> list[str]:
@@ -306,7 +349,7 @@ def _validate_models(cfg: DictConfig) -> None:
     if cfg.model not in names:
         raise UserError(f"model: {cfg.model!r} is not configured; expected one of: {', '.join(names)}")
     for key in names:
-        options = select(cfg, f"models.{key}")
+        options = architecture(cfg, key)
         name = options.pop("name")
         try:
             with torch.device("meta"):

@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -33,6 +34,7 @@ def run(stage: str, body: Callable[[DictConfig], None], argv: list[str] | None =
     parser.add_argument("overrides", nargs="*", help="Hydra-style overrides: key=value, group=option")
     args = parser.parse_args(argv)
     setup_logging()
+    quiet_third_party()
     try:
         cfg = zconfig.load(args.overrides, params_file=args.params)
         if args.print_config:
@@ -57,6 +59,34 @@ def setup_logging() -> None:
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
+
+
+# Third-party lines every stage would print and nobody can act on; each is matched exactly, so that
+# every other warning and log line still shows.
+# torch.utils._pytree marks LeafSpec deprecated (a FutureWarning on each `LeafSpec()`), and
+# pytorch_lightning/utilities/_pytree.py still builds one whenever Lightning flattens a batch.
+LEAFSPEC_WARNING = r"`isinstance\(treespec, LeafSpec\)` is deprecated"
+# Lightning's logger connector logs an advertisement whenever a Trainer has no LitLogger.
+LITLOGGER_TIP = "try installing [litlogger]"
+LIGHTNING_RANK_ZERO_LOGGERS = ("pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero",
+                               "lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
+
+
+class _DropLitLoggerTip(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return LITLOGGER_TIP not in record.getMessage()
+
+
+_drop_litlogger_tip = _DropLitLoggerTip()
+
+
+def quiet_third_party() -> None:
+    """Silence Lightning's litlogger tip and torch's LeafSpec deprecation warning (and nothing else)."""
+    warnings.filterwarnings("ignore", message=LEAFSPEC_WARNING, category=FutureWarning)
+    # rank_zero_info logs through whichever of these Lightning imported last (a logger's filters only see
+    # records logged on that very logger, not those propagated from its children).
+    for name in LIGHTNING_RANK_ZERO_LOGGERS:
+        logging.getLogger(name).addFilter(_drop_litlogger_tip)
 
 
 def write_metrics(cfg: DictConfig, name: str, metrics: dict) -> Path:

@@ -32,6 +32,7 @@ class Tracker:
         run_dir = Path(log_cfg.dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         self._wandb = wandb
+        self._finished = False
         self.run = wandb.init(
             project=log_cfg.project,
             entity=log_cfg.entity,
@@ -78,7 +79,19 @@ class Tracker:
         return self._image(value) if isinstance(value, np.ndarray) else value
 
     def finish(self, exit_code: int = 0) -> None:
+        """End the run; when this returns, its offline `run-*.wandb` file is complete on disk.
+
+        `run.finish()` alone is not enough: wandb's service process closes (and so flushes) the run
+        file only after it returns, a few seconds later on a busy machine, and a process that exits
+        first may leave a file with a partial tail. `wandb.teardown()` waits for the service to exit;
+        the next Tracker in the same process starts a fresh one. Safe to call twice.
+        """
+        if self._finished:
+            return
+        self._finished = True
         self.run.finish(exit_code=exit_code)
+        if not self.run.disabled:
+            self._wandb.teardown()
 
     def __enter__(self) -> "Tracker":
         return self

@@ -37,6 +37,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from zfnet.nets.layers import lrn_denominator
+
 # Modules that do not change the spatial layout and are the identity on the way down.
 _PASS_THROUGH = (nn.Identity, nn.Dropout)
 
@@ -174,11 +176,7 @@ def conv_transpose(x: Tensor, conv: nn.Conv2d, input_shape: Sequence[int]) -> Te
 
 def lrn_gain(x: Tensor, lrn: nn.LocalResponseNorm) -> Tensor:
     """The factor LRN multiplies each input by: ``lrn(x) == x * lrn_gain(x, lrn)``."""
-    size = lrn.size
-    square = (x * x).unsqueeze(1)
-    square = F.pad(square, (0, 0, 0, 0, size // 2, (size - 1) // 2))
-    mean = F.avg_pool3d(square, (size, 1, 1), stride=1).squeeze(1)
-    return (lrn.k + lrn.alpha * mean).pow(-lrn.beta)
+    return lrn_denominator(x, lrn.size, lrn.alpha, lrn.k).pow(-lrn.beta)
 
 
 @torch.no_grad()

@@ -59,3 +59,43 @@ def image_grid(
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def filter_mosaic(weight, pad: int = 1, shared_scale: bool = False) -> np.ndarray:
+    """(out, 3, k, k) filter tensor -> one RGB uint8 mosaic, each filter contrast-stretched on its own.
+
+    shared_scale=True stretches the whole bank with one range instead, so a few filters that dominate
+    (Fig. 6a, training without RMS renormalization) stand out and the rest look faint.
+    """
+    filters = weight.detach().float().cpu()
+    count, _, size, _ = filters.shape
+    flat = filters.reshape(count, -1)
+    if shared_scale:
+        flat = flat.reshape(1, -1)
+    lo, hi = flat.min(1).values.view(-1, 1, 1, 1), flat.max(1).values.view(-1, 1, 1, 1)
+    filters = (filters - lo) / (hi - lo).clamp_min(1e-12)
+    columns = int(np.ceil(np.sqrt(count)))
+    rows = int(np.ceil(count / columns))
+    cell = size + pad
+    mosaic = np.ones((rows * cell + pad, columns * cell + pad, 3), dtype=np.float32)
+    for index in range(count):
+        r, c = divmod(index, columns)
+        tile = filters[index, :3].permute(1, 2, 0).numpy()
+        mosaic[pad + r * cell: pad + r * cell + size, pad + c * cell: pad + c * cell + size] = tile
+    return (mosaic * 255).round().astype(np.uint8)
+
+
+def curves_figure(rows: list[dict], key: str):
+    epochs = [row["epoch"] for row in rows]
+    fig, (loss_ax, error_ax) = plt.subplots(1, 2, figsize=(9, 3.2))
+    for name in ("train/loss", "val/loss"):
+        loss_ax.plot(epochs, [row.get(name) for row in rows], marker=".", label=name)
+    for name in ("train/top1_error", "val/top1_error", "val/top5_error"):
+        error_ax.plot(epochs, [row.get(name) for row in rows], marker=".", label=name)
+    loss_ax.set(xlabel="epoch", ylabel="cross-entropy", title=f"{key}: loss")
+    error_ax.set(xlabel="epoch", ylabel="error", ylim=(0, 1), title=f"{key}: error (centre crop)")
+    for ax in (loss_ax, error_ax):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,83 @@
+"""The reported numbers: top-k error, the 10-crop test and the Table 2/3 summary of a run.
+
+Expected values are counted by hand or computed with torchvision's ten_crop and plain torch ops.
+"""
+
+import pytest
+import torch
+import torchvision.transforms.functional as TF
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from zfnet.nets.evaluation import run_metrics, ten_crop_errors
+from zfnet.nets.training import Classifier, TopKError
+
+
+def test_top_k_error_is_the_share_of_misses_over_all_updates():
+    first = torch.tensor([[9., 1, 2, 3], [1, 9, 2, 3], [3, 2, 9, 1], [2, 3, 1, 9]])
+    first_labels = torch.tensor([0, 2, 3, 1])  # the label's logit ranks 1st, 3rd, 4th, 2nd
+    second = torch.tensor([[0., 5, 1, 2], [4, 3, 2, 1]])
+    second_labels = torch.tensor([1, 3])  # 1st, 4th
+    # ranks 1, 3, 4, 2, 1, 4: outside the top 1: four of six; top 2: three; top 3: two
+    for k, expected in [(1, 4 / 6), (2, 3 / 6), (3, 2 / 6), (4, 0.0)]:
+        metric = TopKError(top_k=k)
+        metric.update(first, first_labels)
+        metric.update(second, second_labels)
+        assert metric.compute().item() == pytest.approx(expected), k
+
+
+class Lookup(nn.Module):
+    """A stand-in for a Classifier: image i (every pixel = i) gets the logits `table[i]`, whatever the crop."""
+
+    def __init__(self, table):
+        super().__init__()
+        self.register_buffer("table", torch.as_tensor(table, dtype=torch.float32))
+
+    def normalize(self, images):
+        return images.float()
+
+    def forward(self, x):
+        return self.table[x[:, 0, 0, 0].long()]
+
+
+def test_ten_crop_top5_misses_only_when_the_label_is_outside_the_five():
+    logits = torch.arange(7, 0, -1).float().expand(5, 7)  # class c has rank c + 1 for every image
+    labels = torch.tensor([0, 1, 4, 5, 6])  # ranks 1, 2, 5, 6, 7
+    images = torch.arange(5, dtype=torch.uint8)[:, None, None, None].expand(5, 3, 10, 10).contiguous()
+    top1, top5 = ten_crop_errors(Lookup(logits), TensorDataset(images, labels), crop=8, batch_size=2)
+    assert top1 == pytest.approx(4 / 5)  # all but rank 1
+    assert top5 == pytest.approx(2 / 5)  # ranks 6 and 7
+
+
+def test_ten_crop_errors_of_a_classifier_match_torchvision():
+    """The Classifier's own normalization (mean image, input scale) then torchvision's ten crops."""
+    size, crop, classes = 72, 64, 10
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        mean = torch.rand(3, size, size) * 255
+        module = Classifier({"name": "zfnet", "input_size": crop, "width": 0.25, "init": "fan_in"}, classes, mean,
+                            crop, input_scale=0.02)
+        images = torch.randint(0, 256, (3, 3, size, size), dtype=torch.uint8)
+    network = module.model.eval()
+    with torch.no_grad():
+        probabilities = torch.stack([
+            network(torch.stack(TF.ten_crop((image.float() - mean) * 0.02, [crop, crop]))).softmax(1).mean(0)
+            for image in images])
+    order = probabilities.argsort(dim=1, descending=True)
+    assert probabilities.sort(dim=1).values.diff(dim=1).min() > 1e-6  # no near ties: the ranking is not rounding
+    ranks = [0, 4, 5]  # 0-based rank of each image's label among the averaged probabilities
+    labels = torch.tensor([int(order[i, r]) for i, r in enumerate(ranks)])
+    top1, top5 = ten_crop_errors(module, TensorDataset(images, labels), crop, batch_size=2)
+    assert top1 == pytest.approx(2 / 3) and top5 == pytest.approx(1 / 3)
+
+
+def test_run_metrics_reports_the_best_epoch_and_the_last_train_error():
+    history = [
+        {"epoch": 1, "val/top1_error": 0.6, "val/top5_error": 0.3, "train/top1_error": 0.7},
+        {"epoch": 2, "val/top1_error": 0.4, "val/top5_error": 0.2, "train/top1_error": 0.5},
+        {"epoch": 3, "val/top1_error": 0.5, "val/top5_error": 0.1, "train/top1_error": 0.3},
+        {"epoch": 4, "val/top1_error": 0.4, "val/top5_error": 0.05, "train/top1_error": 0.2},  # a tie: not better
+    ]
+    assert run_metrics(history, (0.35, 0.15)) == {
+        "val_top1_error_10crop": 0.35, "val_top5_error_10crop": 0.15, "val_top1_error": 0.4, "val_top5_error": 0.2,
+        "train_top1_error": 0.2, "best_epoch": 2, "epochs": 4}

@@ -1,0 +1,90 @@
+"""Smoke tests of the hand-run benchmarks (benchmarks/*.py), so no refactor breaks one unnoticed.
+
+Each benchmark must answer --help (a usage line and its description) and finish a tiny run that prints
+its ratios. Nothing here times anything: the ratios only have to parse as finite positive numbers.
+A new benchmark fails `test_every_benchmark_has_a_smoke_entry` until it gets an entry in SMOKE.
+"""
+
+import ast
+import json
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BENCHMARKS = sorted(path.name for path in (REPO / "benchmarks").glob("*.py"))
+
+# Per benchmark: tiny arguments; the printed "label: number" ratio lines; other lines the run must print;
+# and the ratios in the --json summary (key paths), each of which must be a finite positive number.
+SMOKE = {
+    "train_throughput.py": {
+        "args": ["--width", "0.05", "--size", "64", "--batch", "4", "--steps", "3", "--warmup", "1",
+                 "--repeats", "1", "--gemm-size", "128"],
+        "ratios": ["Lightning / plain", "GEMM share (plain)", "GEMM share (Lightning)"],
+        "lines": ["plain PyTorch loop:", "Lightning loop:", "float32 GEMM (128^2):"],
+        "json": [("ratio_lightning_to_plain",), ("gemm_share", "plain"), ("gemm_share", "lightning")],
+    },
+    "top9.py": {  # the memory figures come from two child processes (8 and 32 images): exercised, not judged
+        "args": ["--width", "0.05", "--size", "64", "--images", "8", "--batch-size", "4", "--repeats", "1",
+                 "--device", "cpu"],
+        "ratios": ["top-9 / inference (full model)", "top-9 / inference (conv part)"],
+        "lines": ["memory, top-9 pass over 8 images:", "memory, top-9 pass over 32 images:",
+                  "memory, all conv maps of 32 images:"],
+        "json": [("throughput", "ratio_top9_to_inference_full"), ("throughput", "ratio_top9_to_inference_features")],
+    },
+}
+
+
+def run(name: str, *args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / name), *args], cwd=REPO,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"{name} {' '.join(args)} exited {result.returncode}:\n{result.stderr[-3000:]}"
+    return result
+
+
+def positive_number(text: str) -> float:
+    value = float(text)
+    assert math.isfinite(value) and value > 0, f"{text!r} is not a finite positive number"
+    return value
+
+
+def test_every_benchmark_has_a_smoke_entry():
+    assert BENCHMARKS, "no benchmarks found"
+    missing = sorted(set(BENCHMARKS) - set(SMOKE))
+    assert not missing, f"benchmarks without a smoke entry in tests/test_benchmarks.py SMOKE: {missing}"
+    stale = sorted(set(SMOKE) - set(BENCHMARKS))
+    assert not stale, f"SMOKE entries for benchmarks that no longer exist: {stale}"
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_help(name):
+    out = run(name, "--help").stdout
+    assert out.startswith(f"usage: {name}"), out[:200]
+    docstring = ast.get_docstring(ast.parse((REPO / "benchmarks" / name).read_text()))
+    assert docstring, f"{name} has no module docstring to describe it"
+    assert docstring.splitlines()[0] in out, f"--help of {name} lacks its description"
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_tiny_run(name, tmp_path):
+    if name not in SMOKE:
+        pytest.fail(f"{name} has no smoke entry in tests/test_benchmarks.py SMOKE")
+    entry = SMOKE[name]
+    summary = tmp_path / "summary.json"
+    out = run(name, *entry["args"], "--json", str(summary)).stdout
+    for label in entry["ratios"]:
+        found = re.findall(rf"^{re.escape(label)}:\s+(\S+)\s*$", out, flags=re.MULTILINE)
+        assert len(found) == 1, f"{name} printed no (or several) '{label}: <number>' line:\n{out}"
+        positive_number(found[0])
+    for line in entry["lines"]:
+        assert any(printed.startswith(line) for printed in out.splitlines()), f"{name} printed no {line!r}:\n{out}"
+    data = json.loads(summary.read_text())
+    for path in entry["json"]:
+        value = data
+        for key in path:
+            value = value[key]
+        positive_number(str(value))
