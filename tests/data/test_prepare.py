@@ -243,22 +243,10 @@ def test_resume_after_crash_reuses_finished_shards(tmp_path, monkeypatch):
     out, fresh = tmp_path / "out", tmp_path / "fresh"
     prepare_split(root, fresh, S, compute_mean=True, shard_size=4, workers=0, progress=False)
 
-    write_shard = prepare._write_shard
-    calls = []
-
-    def crash_after_first_shard(*args):
-        calls.append(1)
-        if len(calls) > 1:
-            raise Crash("simulated crash")
-        write_shard(*args)
-
-    monkeypatch.setattr(prepare, "_write_shard", crash_after_first_shard)
     monkeypatch.setattr(prepare, "_CHUNK_SIZE", 2)  # small enough that 10 files go through the pool
-    with pytest.raises(Crash):
-        prepare_split(root, out, S, compute_mean=True, shard_size=4, workers=2, progress=False)
+    crash_before_shard(1, monkeypatch, root, out, S, compute_mean=True, shard_size=4, workers=2, progress=False)
     assert not out.exists()
     assert (tmp_path / "out.partial" / "images_00000.npy").exists()
-    monkeypatch.setattr(prepare, "_write_shard", write_shard)
 
     decoded = []
     real_load = prepare.load_rgb
@@ -269,20 +257,25 @@ def test_resume_after_crash_reuses_finished_shards(tmp_path, monkeypatch):
     assert not (tmp_path / "out.partial").exists()
 
 
+def crash_before_shard(shard: int, monkeypatch, *args, **kwargs) -> None:
+    """Run prepare_split(*args, **kwargs) until it is about to write `shard`, where it crashes (as a kill would)."""
+    write_shard = prepare._write_shard
+
+    def crashing(work, record, *rest):
+        if record.shard >= shard:
+            raise Crash("simulated crash")
+        write_shard(work, record, *rest)
+
+    monkeypatch.setattr(prepare, "_write_shard", crashing)
+    with pytest.raises(Crash):
+        prepare_split(*args, **kwargs)
+    monkeypatch.setattr(prepare, "_write_shard", write_shard)
+
+
 def test_partial_work_from_another_plan_is_discarded(tmp_path, monkeypatch):
     root = make_clean_tree(tmp_path / "train", per_class=(3, 3))
     out = tmp_path / "out"
-    write_shard = prepare._write_shard
-
-    def crash_after_first_shard(work, record, *args):
-        if record.shard > 0:
-            raise Crash("simulated crash")
-        write_shard(work, record, *args)
-
-    monkeypatch.setattr(prepare, "_write_shard", crash_after_first_shard)
-    with pytest.raises(Crash):
-        prepare_split(root, out, S, compute_mean=False, shard_size=2, workers=0, progress=False)
-    monkeypatch.setattr(prepare, "_write_shard", write_shard)
+    crash_before_shard(1, monkeypatch, root, out, S, compute_mean=False, shard_size=2, workers=0, progress=False)
     summary = prepare_split(root, out, S + 2, compute_mean=False, shard_size=2, workers=0, progress=False)
     assert summary["reused_shards"] == 0
     assert np.load(out / "images_00000.npy").shape == (2, S + 2, S + 2, 3)
@@ -294,17 +287,7 @@ def test_resume_redoes_a_committed_shard_whose_files_do_not_hold_it(tmp_path, mo
     root = make_clean_tree(tmp_path / "train", per_class=(3, 3))
     out, fresh, work = tmp_path / "out", tmp_path / "fresh", tmp_path / "out.partial"
     prepare_split(root, fresh, S, compute_mean=True, shard_size=2, workers=0, progress=False)
-    write_shard = prepare._write_shard
-
-    def crash_at_the_third_shard(work, record, *args):
-        if record.shard == 2:
-            raise Crash("simulated crash")
-        write_shard(work, record, *args)
-
-    monkeypatch.setattr(prepare, "_write_shard", crash_at_the_third_shard)
-    with pytest.raises(Crash):
-        prepare_split(root, out, S, compute_mean=True, shard_size=2, workers=0, progress=False)
-    monkeypatch.setattr(prepare, "_write_shard", write_shard)
+    crash_before_shard(2, monkeypatch, root, out, S, compute_mean=True, shard_size=2, workers=0, progress=False)
     images, labels = work / "images_00000.npy", work / "labels_00000.npy"
     assert (work / "_resume" / "shard_00000.json").exists() and (work / "_resume" / "shard_00001.json").exists()
     if damage == "images missing":
