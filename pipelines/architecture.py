@@ -10,7 +10,7 @@ reported as its spread: n, median, quartiles, extremes):
 
 * `conv1_dead`: the three dead-filter tests (RMS near the init scale, spectrum indistinguishable from
   white noise, low neighbour correlation) and their conjunction, with the thresholds used. The init
-  RMS is the model's `init_std` (conv1 is N(0, init_std^2) in both init schemes); the radius is the
+  RMS is the model's `init_std` (conv1 is N(0, init_std^2) in every init scheme); the radius is the
   checkpoint's `renorm_radius`, or the paper's 0.1 for a checkpoint trained without renormalization.
 * `conv1_peak_frequency`, `conv1_centroid_frequency`: over the live (not dead) conv1 filters, the
   spread, the share in the low/mid/high thirds of Nyquist, and the histogram on `frequency_edges`;
@@ -41,13 +41,13 @@ from zfnet.data.prepare import PreparedSplit
 from zfnet.errors import UserError
 from zfnet.io import save_figure
 from zfnet.nets.models import get_layer
-from zfnet.nets.training import filter_mosaic, load_trained
+from zfnet.nets.training import load_trained
 from zfnet.pipeline import stage
 from zfnet.pipeline.tracking import Tracker
 from zfnet.probes import filters as F
 from zfnet.probes.deconv import Deconvnet
 from zfnet.probes.top9 import top_activations
-from zfnet.viz.figures import to_hwc
+from zfnet.viz.figures import filter_mosaic, to_hwc
 from zfnet.viz.visualize import (
     choose_maps,
     cut,
@@ -143,7 +143,7 @@ def compare(model, hparams, images, shift_inputs, window: int, cfg) -> tuple[dic
     conv1 = get_layer(model, "conv1")
     weight = conv1.weight.detach().cpu()
     stride = conv1.stride[0]
-    init_rms = float(model.options["init_std"])  # conv1 ~ N(0, init_std^2) under both init schemes
+    init_rms = float(model.options["init_std"])  # conv1 ~ N(0, init_std^2) under every init scheme
     radius = hparams.get("renorm_radius") or PAPER_RADIUS
     if not radius > init_rms:
         raise UserError(f"conv1 init RMS {init_rms} is not below the RMS radius {radius}: "

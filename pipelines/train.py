@@ -11,6 +11,7 @@ settings, starts over.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from zfnet.nets.evaluation import curves_csv, images_per_s, run_metrics, ten_cro
 from zfnet.nets.runs import device_count, make_trainer, mark_run, resumable, run_fingerprint
 from zfnet.nets.training import Classifier, NonFiniteLoss
 from zfnet.pipeline import stage
-from zfnet.pipeline.config import architecture, fingerprint, recipe
+from zfnet.pipeline.config import architecture, recipe
 from zfnet.pipeline.tracking import Tracker
 from zfnet.viz.figures import curves_figure, filter_mosaic, image_grid
 
@@ -41,7 +42,10 @@ def main(cfg) -> None:
     if train["batch_size"] % world_size:
         raise UserError(f"train.batch_size: {train['batch_size']} does not split evenly over {world_size} devices")
 
-    run_id = run_fingerprint(fingerprint(cfg, "seed", f"models.{key}", "train", "trainer.precision"),
+    # The settings as training sees them (the recipe after the per-model merge), and what else changes numbers.
+    settings = {"seed": cfg.seed, "arch": architecture(cfg, key), "recipe": train, "world_size": world_size,
+                **{k: cfg.trainer[k] for k in ("precision", "channels_last", "deterministic")}}
+    run_id = run_fingerprint(json.dumps(settings, sort_keys=True),
                              [prepared / "train" / "index.json", prepared / "val" / "index.json",
                               prepared / "train" / "mean.npy", Path(__file__)])
     resume = resumable(out_dir, run_id)

@@ -47,3 +47,15 @@ def test_equals_torch_local_response_norm(channels_last, size):
     y_ours.backward(grad)
     y_theirs.backward(grad)
     torch.testing.assert_close(ours.grad, theirs.grad, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [1.0, 300.0])
+def test_bfloat16_inputs_keep_float32_accuracy(scale):
+    """A windowed sum taken as a difference of running sums would lose its digits in bfloat16."""
+    torch.manual_seed(2)
+    x = torch.relu(torch.randn(2, 256, 4, 4, dtype=torch.float64)) * scale
+    args = dict(size=5, alpha=5e-4, beta=0.75, k=2.0)
+    expected = torch.nn.LocalResponseNorm(**args)(x)
+    ours = LocalResponseNorm(**args)(x.to(torch.bfloat16))
+    assert ours.dtype == torch.bfloat16
+    assert (ours.double() - expected).abs().max() <= 0.02 * expected.abs().max()

@@ -50,3 +50,9 @@ def test_a_bad_model_override_is_refused_in_one_line_naming_it(override, key):
         composed(override)
     message = str(err.value)
     assert message.startswith(f"{key}:") and "\n" not in message, message
+
+
+def test_a_per_model_crop_larger_than_the_prepared_images_is_refused():
+    cfg = compose(["+models.alexnet.train.crop=200", "models.alexnet.input_size=200"])
+    with pytest.raises(UserError, match=r"^models\.alexnet\.train\.crop: 200 is larger than prepare\.size"):
+        validate(cfg)

@@ -235,6 +235,21 @@ def test_the_fingerprint_covers_settings_data_and_missing_files(tmp_path):
     assert run_fingerprint("lr: 0.01", [tmp_path / "gone.json"]) != run_fingerprint("lr: 0.01", [data])
 
 
+
+def test_the_fingerprint_covers_the_training_code(tmp_path, monkeypatch):
+    """Editing any module that shapes training (the recipe, the metrics, the Trainer wiring) starts over."""
+    import types
+
+    from zfnet.nets import evaluation, runs, training
+
+    code = tmp_path / "fake_module.py"
+    code.write_text("x = 1\n")
+    monkeypatch.setattr(runs, "TRAINING_CODE", (*runs.TRAINING_CODE, types.SimpleNamespace(__file__=str(code))))
+    before = run_fingerprint("lr: 0.01", [])
+    code.write_text("x = 2\n")
+    assert run_fingerprint("lr: 0.01", []) != before
+    assert training in runs.TRAINING_CODE and evaluation in runs.TRAINING_CODE
+
 def test_only_an_unfinished_run_with_the_same_fingerprint_resumes(tmp_path):
     data = tmp_path / "index.json"
     data.write_text("{}")

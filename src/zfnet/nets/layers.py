@@ -65,4 +65,8 @@ class LocalResponseNorm(nn.LocalResponseNorm):
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4:
             return super().forward(x)
+        if x.dtype in (torch.float16, torch.bfloat16):
+            # The windowed sum is a difference of running sums: in 16-bit floats it loses most of its
+            # digits, so compute in float32 (as torch's own LRN pools in float32 under autocast).
+            return _LocalResponseNorm.apply(x.float(), self.size, self.alpha, self.beta, self.k).to(x.dtype)
         return _LocalResponseNorm.apply(x, self.size, self.alpha, self.beta, self.k)

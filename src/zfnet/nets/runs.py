@@ -18,17 +18,17 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from zfnet.data import loading
 from zfnet.io import write_json
-from zfnet.nets import layers, models, training
+from zfnet.nets import evaluation, layers, models, training
 from zfnet.nets.evaluation import MONITOR
 from zfnet.nets.training import AtomicCheckpointIO, FilterImages, Snapshots
 
-TRAINING_CODE = (training, loading, models, layers)  # a change here makes an interrupted run start over
+TRAINING_CODE = (training, loading, models, layers, evaluation)  # a change here makes an interrupted run start over
 
 
 def run_fingerprint(settings: str, data_files: Iterable[Path]) -> str:
     """What a resumed run must share with the interrupted one: settings, data and the training code."""
     digest = hashlib.sha256(settings.encode())
-    for path in [*data_files, *(Path(module.__file__) for module in TRAINING_CODE)]:
+    for path in [*data_files, Path(__file__), *(Path(module.__file__) for module in TRAINING_CODE)]:
         digest.update(path.read_bytes() if path.is_file() else b"missing")
     return digest.hexdigest()[:16]
 

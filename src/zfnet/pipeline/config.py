@@ -295,6 +295,8 @@ def validate(cfg: DictConfig) -> None:
     for key in cfg.models:
         _validate_recipe(cfg, key)
         crop = recipe(cfg, key)["crop"]
+        if crop > cfg.prepare.size:
+            raise UserError(f"models.{key}.train.crop: {crop} is larger than prepare.size={cfg.prepare.size}")
         if cfg.models[key].input_size != crop:
             raise UserError(f"models.{key}.input_size: {cfg.models[key].input_size} differs from its train.crop={crop} "
                             "(the network's input is the crop)")

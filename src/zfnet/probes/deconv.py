@@ -18,7 +18,7 @@ the cross-channel terms (a choice of ours: the paper does not define a reverse L
 
 With every ReLU's backward replaced by a ReLU of the incoming gradient, the deconvnet is exactly a
 vector-Jacobian product: the projection of a single activation ``v`` equals ``v`` times Captum's
-``NeuronDeconvolution`` of the pre-ReLU conv output (tests/test_deconv.py checks this).
+``NeuronDeconvolution`` of the pre-ReLU conv output (tests/probes/test_deconv.py checks this).
 
 Layers are named by ``model.features`` children. A conv name (``"conv3"``) means the ReLU-rectified
 output of that conv, the map the paper visualizes; any other child name means that child's output.

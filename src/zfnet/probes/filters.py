@@ -170,8 +170,8 @@ def dead_filter_criteria(weight: Tensor, init_rms: float, radius: float, positio
     {"near_init", "white_spectrum", "low_correlation", "dead"}, and under "thresholds" the three
     thresholds used (rms, flatness, correlation) as 0-d tensors.
 
-    `init_rms`: the filters' RMS at initialization (conv1 is drawn from N(0, init_std^2) in both init
-    schemes of `zfnet.nets.models`, so init_std); `radius`: the RMS renormalization radius (0.1).
+    `init_rms`: the filters' RMS at initialization (conv1 is drawn from N(0, init_std^2) in every init
+    scheme of `zfnet.nets.models`, so init_std); `radius`: the RMS renormalization radius (0.1).
     """
     floor = noise_floor(weight.shape[1:], noise_samples, seed)
     q = torch.tensor([quantile, 1 - quantile], dtype=torch.float64)
