@@ -16,19 +16,19 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-BENCHMARKS = sorted(path.name for path in (REPO / "benchmarks").glob("*.py"))
+BENCHMARKS = sorted(path.relative_to(REPO).as_posix() for path in (REPO / "benchmarks").glob("*.py"))
 
 # Per benchmark: tiny arguments; the printed "label: number" ratio lines; other lines the run must print;
 # and the ratios in the --json summary (key paths), each of which must be a finite positive number.
 SMOKE = {
-    "train_throughput.py": {
+    "benchmarks/train_throughput.py": {
         "args": ["--width", "0.05", "--size", "64", "--batch", "4", "--steps", "3", "--warmup", "1",
                  "--repeats", "1", "--gemm-size", "128"],
         "ratios": ["Lightning / plain", "GEMM share (plain)", "GEMM share (Lightning)"],
         "lines": ["plain PyTorch loop:", "Lightning loop:", "float32 GEMM (128^2):"],
         "json": [("ratio_lightning_to_plain",), ("gemm_share", "plain"), ("gemm_share", "lightning")],
     },
-    "top9.py": {  # the memory figures come from two child processes (8 and 32 images): exercised, not judged
+    "benchmarks/top9.py": {  # the memory figures come from two child processes (8 and 32 images): exercised, not judged
         "args": ["--width", "0.05", "--size", "64", "--images", "8", "--batch-size", "4", "--repeats", "1",
                  "--device", "cpu"],
         "ratios": ["top-9 / inference (full model)", "top-9 / inference (conv part)"],
@@ -40,7 +40,7 @@ SMOKE = {
 
 
 def run(name: str, *args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / name), *args], cwd=REPO,
+    result = subprocess.run([sys.executable, str(REPO / name), *args], cwd=REPO,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, f"{name} {' '.join(args)} exited {result.returncode}:\n{result.stderr[-3000:]}"
     return result
@@ -63,8 +63,8 @@ def test_every_benchmark_has_a_smoke_entry():
 @pytest.mark.parametrize("name", BENCHMARKS)
 def test_help(name):
     out = run(name, "--help").stdout
-    assert out.startswith(f"usage: {name}"), out[:200]
-    docstring = ast.get_docstring(ast.parse((REPO / "benchmarks" / name).read_text()))
+    assert out.startswith(f"usage: {Path(name).name}"), out[:200]
+    docstring = ast.get_docstring(ast.parse((REPO / name).read_text()))
     assert docstring, f"{name} has no module docstring to describe it"
     assert docstring.splitlines()[0] in out, f"--help of {name} lacks its description"
 
