@@ -53,15 +53,21 @@ def save_checkpoint(path, name: str, seed: int, mean: torch.Tensor, renorm_radiu
     torch.save({"state_dict": state, "hyper_parameters": hparams}, path)
 
 
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
-    root = tmp_path_factory.mktemp("vis")
-    draw_split(root / "raw" / "train", 6, seed=0)
-    draw_split(root / "raw" / "val", 5, seed=1)
+def prepare_tiny(root, train_per_class: int, val_per_class: int):
+    """Draw a tiny train/val tree under `root`/raw and prepare it into `root`/prepared (returned)."""
+    draw_split(root / "raw" / "train", train_per_class, seed=0)
+    draw_split(root / "raw" / "val", val_per_class, seed=1)
     prepared = root / "prepared"
     prepare_split(root / "raw" / "train", prepared / "train", SIZE, compute_mean=True, workers=1, progress=False)
     prepare_split(root / "raw" / "val", prepared / "val", SIZE, classes=list(CLASSES), compute_mean=False,
                   workers=1, progress=False)
+    return prepared
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("vis")
+    prepared = prepare_tiny(root, train_per_class=6, val_per_class=5)
     mean = torch.from_numpy(np.load(prepared / "train" / "mean.npy")).permute(2, 0, 1).contiguous()
     for name in ("zfnet", "alexnet"):
         folder = root / "outputs" / "train" / name / "checkpoints"

@@ -7,11 +7,10 @@ import warnings
 
 import pytest
 
-from zfnet.data.prepare import prepare_split
 from zfnet.pipeline import stage
 
 from conftest import REPO
-from test_visualize_stages import CLASSES, SIZE, draw_split
+from test_visualize_stages import prepare_tiny
 
 TIP = "litlogger"
 LEAFSPEC = "LeafSpec"
@@ -21,12 +20,7 @@ LEAFSPEC = "LeafSpec"
 def tiny(tmp_path_factory):
     """Three classes, four training and two validation images each, prepared for the train stage."""
     root = tmp_path_factory.mktemp("tiny")
-    draw_split(root / "raw" / "train", 4, seed=0)
-    draw_split(root / "raw" / "val", 2, seed=1)
-    prepare_split(root / "raw" / "train", root / "prepared" / "train", SIZE, compute_mean=True, workers=1,
-                  progress=False)
-    prepare_split(root / "raw" / "val", root / "prepared" / "val", SIZE, classes=list(CLASSES), compute_mean=False,
-                  workers=1, progress=False)
+    prepare_tiny(root, train_per_class=4, val_per_class=2)
     return root
 
 
