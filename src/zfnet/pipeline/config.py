@@ -183,6 +183,12 @@ def number_pair(lo: float, hi: float) -> Rule:
     )
 
 
+def _names(value: Any) -> bool:
+    """A non-empty list of distinct non-empty strings."""
+    return (isinstance(value, list) and len(value) > 0 and len(set(value)) == len(value)
+            and all(isinstance(x, str) and x for x in value))
+
+
 def _within(value, lo, hi) -> bool:
     return (lo is None or value >= lo) and (hi is None or value <= hi)
 
@@ -282,6 +288,32 @@ RULES: dict[str, Rule] = {
     "visualize.architecture.conv2_maps": integer(1),
     "visualize.architecture.alias_period": integer(2, 64),
     "visualize.architecture.alias_window": integer(4, 1024, optional=True),
+    # occlusion rules (stage occlusion@<model>, Fig. 7)
+    "occlusion.patch": integer(1, 1024),
+    "occlusion.stride": integer(1, 1024),
+    "occlusion.fill": number(),
+    "occlusion.mode": choice("exact", "naive", "approximate"),
+    "occlusion.approximate.coarse": integer(1, 64),
+    "occlusion.approximate.drill": number(0, 1),
+    "occlusion.approximate.threshold": Rule(lambda v: _is_number(v) and 0 < v <= 1, "a number in (0, 1]"),
+    "occlusion.batch_size": integer(1),
+    "occlusion.images": integer(1, optional=True),
+    "occlusion.figure_per_class": integer(0, 100),
+    "occlusion.pointing_tolerance": number(0),
+    "occlusion.object_share": Rule(lambda v: _is_number(v) and 0 < v <= 1, "a number in (0, 1]"),
+    # correspondence rules (stage correspondence@<model>, Table 1)
+    "correspondence.root": string(optional=True),
+    "correspondence.split": string(optional=True),
+    "correspondence.classes": Rule(_names, "null (every class with all the parts) or a non-empty "
+                                   "list of distinct class names", optional=True),
+    "correspondence.max_rotation": number(0, 180, optional=True),
+    "correspondence.parts": Rule(_names, "a non-empty list of distinct part-box names, e.g. "
+                                 "[right_eye, left_eye, nose]"),
+    "correspondence.random": boolean(),
+    "correspondence.images_per_draw": integer(2, 1000),
+    "correspondence.draws": integer(1, 100_000),
+    "correspondence.fill": number(),
+    "correspondence.layer5": choice("pool5", "relu5"),
 }
 
 
@@ -300,6 +332,8 @@ def validate(cfg: DictConfig) -> None:
         if cfg.models[key].input_size != crop:
             raise UserError(f"models.{key}.input_size: {cfg.models[key].input_size} differs from its train.crop={crop} "
                             "(the network's input is the crop)")
+    if cfg.occlusion.patch > min(recipe(cfg, key)["crop"] for key in cfg.visualize.models or cfg.models):
+        raise UserError(f"occlusion.patch: {cfg.occlusion.patch} px is larger than a model's input (train.crop)")
     for key in cfg.visualize.models:
         if key not in cfg.models:
             raise UserError(f"visualize.models: {key!r} is not an entry of models ({', '.join(cfg.models)})")

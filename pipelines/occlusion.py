@@ -1,0 +1,285 @@
+"""Stage `occlusion@<model>`: occlusion sensitivity over the validation set (paper Fig. 7).
+
+    python pipelines/occlusion.py model=alexnet [occlusion.patch=24 occlusion.stride=4 occlusion.images=100]
+
+A grey square (`occlusion.fill` in the network's input space; 0 is the per-pixel mean) slides over each
+validation image (`zfnet.probes.occlusion`, the exact incremental engine by default). Per image and
+position: p(true class), the most probable class, and the total activation of the layer-5 map that
+is strongest on the unoccluded image.
+
+Measured over the images the dataset annotates (metadata.jsonl beside the class folders; the
+built-in data has one), definitions in `zfnet.probes.occlusion_measures`:
+* `pointing_game`: the largest drop in p(true) falls within the tolerance of the object's box
+  (15 px at 224 px, scaled to the input), beside the centre baseline that always points at the middle;
+  also over the "evident" images only (p(true) drops by at least 0.01 somewhere: elsewhere the
+  largest drop is rounding noise); `pointing_game_mask`: the same against the object's mask;
+* `p_true_drop`: the mean drop when the occluder lies on the object against background only (masks);
+* `top_label_change`: the share of positions whose top label differs from the unoccluded image's.
+
+Outputs: plots/occlusion_<model>/fig7_<class>.png (the five panels for `figure_per_class` images of
+each class) and measures.png; outputs/occlusion/<model>/maps.pt (every map); metrics/occlusion_<model>.json;
+W&B: the figures and a per-image table.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from zfnet.data.annotations import read_annotations
+from zfnet.data.prepare import PreparedSplit
+from zfnet.io import atomic_path, save_figure
+from zfnet.nets.training import load_trained
+from zfnet.pipeline import stage
+from zfnet.pipeline.tracking import Tracker
+from zfnet.probes import occlusion_measures as M
+from zfnet.probes.deconv import Deconvnet
+from zfnet.probes.occlusion import Approximation, Sweep, occlusion_sweep
+from zfnet.probes.top9 import TopK, top_activations
+from zfnet.viz.occlusion import OcclusionRow, measures_figure, occlusion_figure
+from zfnet.viz.visualize import (
+    device_for,
+    image_set,
+    mosaic,
+    project_top,
+    projection_tile,
+    receptive_window,
+    subset,
+)
+
+IMAGES_PER_CALL = 8  # images per sweep call: the progress bar's step
+EVIDENT_DROP = 0.01  # an image whose p(true) never drops by this much gives the pointing game no evidence (ours)
+
+
+def main(cfg) -> None:
+    key, occ = cfg.model, cfg.occlusion
+    device = device_for(cfg.trainer.accelerator)
+    checkpoint = Path(cfg.paths.outputs) / "train" / key / "checkpoints" / f"{cfg.visualize.checkpoint}.ckpt"
+    model, hparams = load_trained(checkpoint, device)
+    split = PreparedSplit(Path(cfg.paths.prepared) / "val")
+    indices = subset(len(split), occ.images, cfg.seed)
+    images = image_set(split, hparams, indices)
+    labels = torch.as_tensor(split.labels[indices], dtype=torch.long)
+    approximation = Approximation(**occ.approximate) if occ.mode == "approximate" else None
+
+    started = time.perf_counter()
+    sweep = run_sweep(model, images, labels, occ, approximation, device)
+    seconds = time.perf_counter() - started
+    positions = sweep.p_true[0].numel() * len(images)
+    stage.log.info("%s: %d images x %d occluder positions in %.1f s (%.0f positions/s, mode %s)", key,
+                   len(images), sweep.p_true[0].numel(), seconds, positions / seconds, occ.mode)
+    save_maps(Path(cfg.paths.outputs) / "occlusion" / key / "maps.pt", sweep, indices)
+
+    notes = annotations(cfg, split, indices, hparams["crop"])
+    metrics = {"images": len(images), "patch": occ.patch, "stride": occ.stride, "grid": sweep.p_true.shape[-1],
+               "fill": occ.fill, "mode": occ.mode, "seconds": seconds, "positions_per_s": positions / seconds,
+               "base_top1_error": float((sweep.base_label.cpu() != labels).double().mean()),
+               **measure(sweep, labels, notes, occ, hparams["crop"])}
+
+    plots = stage.plot_dir(cfg, f"occlusion_{key}")
+    figures = {}
+    for class_index, rows in figure_rows(cfg, model, hparams, images, split, sweep, labels, indices).items():
+        path = plots / f"fig7_{split.classes[class_index]}.png"
+        title = (f"{key}: occlusion sensitivity (Fig. 7), {occ.patch} px grey square, stride {occ.stride}, "
+                 f"class {split.classes[class_index]}")
+        save_figure(occlusion_figure(rows, occ.patch, occ.stride, split.classes, title), path)
+        figures[f"occlusion/{key}/fig7_{split.classes[class_index]}"] = path
+    if metrics["pointing_game"] is not None:
+        path = plots / "measures.png"
+        save_figure(measures_figure({key: metrics}, f"{key}: occlusion measures over {len(images)} "
+                                                    "validation images"), path)
+        figures[f"occlusion/{key}/measures"] = path
+    with Tracker(cfg, "occlusion", name=f"occlusion-{key}") as tracker:
+        tracker.images(figures)
+        tracker.table(f"occlusion/{key}/images", TABLE_COLUMNS, table_rows(sweep, labels, indices, notes, occ,
+                                                                           split.classes, hparams["crop"]))
+        tracker.summary({f"occlusion/{key}/{name}": value for name, value in _flat(metrics).items()})
+        stage.write_metrics(cfg, f"occlusion_{key}", metrics)
+
+
+def run_sweep(model, images, labels, occ, approximation, device) -> Sweep:
+    parts = []
+    starts = range(0, len(images), IMAGES_PER_CALL)
+    for start in tqdm(starts, desc="occlusion", unit="batch", disable=None):
+        part = slice(start, min(start + IMAGES_PER_CALL, len(images)))
+        batch = images.inputs(range(part.start, part.stop)).to(device)
+        sweep = occlusion_sweep(model, batch, labels[part].to(device), occ.patch, occ.stride, occ.fill, occ.mode,
+                                occ.batch_size, approximation)
+        parts.append(Sweep(*(field.cpu() for field in sweep)))
+    return Sweep(*(torch.cat(fields) for fields in zip(*parts)))
+
+
+def annotations(cfg, split: PreparedSplit, indices: list[int], crop: int):
+    """Per image its Annotation (boxes, mask) when the dataset has metadata.jsonl, else None."""
+    root = Path(cfg.data.root)
+    if not (root / "metadata.jsonl").is_file():
+        stage.log.warning("%s has no metadata.jsonl: no object boxes or masks, so no pointing game or "
+                          "object/background drops (the maps and figures are still made)", root)
+        return None
+    paths = [f"{cfg.data.val_dir}/{split.files[i]}" for i in indices]
+    return read_annotations(root, paths, split.size, crop)
+
+
+def measure(sweep: Sweep, labels, notes, occ, size: int) -> dict:
+    drop = sweep.base_p_true[:, None, None] - sweep.p_true
+    changes = M.label_change_share(sweep.top_label, sweep.base_label)
+    result = {"top_label_change": {"positions": float(changes.mean()), "images": float((changes > 0).double().mean())},
+              "pointing_game": None, "pointing_game_mask": None, "p_true_drop": None}
+    if notes is None:
+        return result
+    boxed = [i for i, note in enumerate(notes) if note is not None and note.box is not None]
+    tolerance = occ.pointing_tolerance * size / 224
+    if boxed:
+        boxes = torch.tensor([notes[i].box for i in boxed], dtype=torch.float64)
+        hits = M.pointing_hits(drop[boxed], boxes, occ.patch, occ.stride, tolerance)
+        evident = drop[boxed].flatten(1).amax(dim=1) >= EVIDENT_DROP
+        result["pointing_game"] = {
+            "accuracy": float(hits.double().mean()),
+            "centre_baseline": float(M.centre_hits(boxes, size, tolerance).double().mean()),
+            "accuracy_where_evident": float(hits[evident].double().mean()) if evident.any() else None,
+            "evident_images": int(evident.sum()), "evident_drop": EVIDENT_DROP,
+            "tolerance_px": tolerance, "images": len(boxed)}
+    masked = [i for i, note in enumerate(notes) if note is not None and note.mask is not None]
+    if masked:
+        masks = torch.from_numpy(np.stack([notes[i].mask for i in masked]))
+        points = M.largest_drop_points(drop[masked], occ.patch, occ.stride)
+        centre = torch.full((len(masked), 2), size / 2, dtype=torch.float64)
+        result["pointing_game_mask"] = {
+            "accuracy": float(M.mask_hits(points, masks, tolerance).double().mean()),
+            "centre_baseline": float(M.mask_hits(centre, masks, tolerance).double().mean()),
+            "tolerance_px": tolerance, "images": len(masked)}
+        cover = M.object_coverage(masks, occ.patch, occ.stride)
+        on_object, background = M.drop_on_object(drop[masked], cover, occ.object_share)
+        result["p_true_drop"] = {"object": _nanmean(on_object), "background": _nanmean(background),
+                                 "object_minus_background": _nanmean(on_object - background),
+                                 "images": len(masked), "object_share": occ.object_share}
+    return result
+
+
+def _nanmean(values: torch.Tensor) -> float | None:
+    kept = values[~values.isnan()]
+    return float(kept.mean()) if len(kept) else None
+
+
+TABLE_COLUMNS = ["image", "class", "p_true", "top_label", "max_drop", "pointing_hit", "object_drop",
+                 "background_drop", "label_change_share", "layer5_map"]
+
+
+def table_rows(sweep: Sweep, labels, indices, notes, occ, classes, size: int) -> list[list]:
+    drop = sweep.base_p_true[:, None, None] - sweep.p_true
+    changes = M.label_change_share(sweep.top_label, sweep.base_label)
+    tolerance = occ.pointing_tolerance * size / 224
+    rows = []
+    for n, index in enumerate(indices):
+        note = notes[n] if notes is not None else None
+        hit = object_drop = background_drop = None
+        if note is not None and note.box is not None:
+            box = torch.tensor([note.box], dtype=torch.float64)
+            hit = bool(M.pointing_hits(drop[n:n + 1], box, occ.patch, occ.stride, tolerance)[0])
+        if note is not None and note.mask is not None:
+            cover = M.object_coverage(torch.from_numpy(note.mask[None]), occ.patch, occ.stride)
+            on_object, background = M.drop_on_object(drop[n:n + 1], cover, occ.object_share)
+            object_drop, background_drop = _or_none(on_object[0]), _or_none(background[0])
+        rows.append([index, classes[int(labels[n])], float(sweep.base_p_true[n]), classes[int(sweep.base_label[n])],
+                     float(drop[n].max()), hit, object_drop, background_drop, float(changes[n]),
+                     int(sweep.channel[n])])
+    return rows
+
+
+def _or_none(value: torch.Tensor) -> float | None:
+    return None if math.isnan(float(value)) else float(value)
+
+
+# --------------------------------------------------------------------------- figure rows
+
+
+def figure_rows(cfg, model, hparams, images, split, sweep: Sweep, labels, indices) -> dict[int, list[OcclusionRow]]:
+    """The first `figure_per_class` measured images of each class, as Fig. 7 rows."""
+    per_class: dict[int, list[int]] = {}
+    for n, label in enumerate(labels.tolist()):
+        if len(per_class.setdefault(label, [])) < cfg.occlusion.figure_per_class:
+            per_class[label].append(n)
+    if not any(per_class.values()):
+        return {}
+    deconv = Deconvnet(model, normalize_down=cfg.visualize.normalize_down)
+    others = top9_of_others(cfg, split, hparams)
+    window = receptive_window(model, "conv5")
+    rows: dict[int, list[OcclusionRow]] = {}
+    for label, members in sorted(per_class.items()):
+        for n in members:
+            channel = int(sweep.channel[n])
+            tiles = [outlined(own_projection(deconv, images, n, channel, window, model))]
+            if others is not None:
+                tiles += other_projections(deconv, others, channel, window, exclude=indices[n])
+            rows.setdefault(label, []).append(OcclusionRow(
+                image=images.raw(n).permute(1, 2, 0).numpy() / 255.0, label=label,
+                layer5_total=sweep.layer5_total[n].numpy(), channel=channel, projection=mosaic(tiles, ncols=3),
+                p_true=sweep.p_true[n].numpy(), top_label=sweep.top_label[n].numpy(),
+                base_p_true=float(sweep.base_p_true[n]), caption=f"val image {indices[n]}"))
+    return rows
+
+
+def own_projection(deconv, images, n: int, channel: int, window, model) -> np.ndarray:
+    """The projection of map `channel`'s strongest conv5 activation in image n, as a tile."""
+    top = top_activations(model, [images.inputs([n]).to(deconv_device(deconv))], ["conv5"], k=1)["conv5"]
+    top = TopK(top.values, torch.full_like(top.image_index, n), top.y, top.x)  # image n of `images`
+    projection = project_top(deconv, images, "conv5", top, [channel])
+    return projection_tile(projection[0, 0], window, int(top.y[channel, 0]), int(top.x[channel, 0]))
+
+
+def top9_of_others(cfg, split, hparams):
+    """(the visualize stage's conv5 top-9, every validation image), or None when that stage has not run."""
+    path = Path(cfg.paths.outputs) / "visualize" / cfg.model / "top9.pt"
+    if not path.is_file():
+        stage.log.warning("%s not found (run visualize@%s): panel (c) shows this image's projection only",
+                          path, cfg.model)
+        return None
+    conv5 = torch.load(path, weights_only=True)["conv5"]
+    return TopK(conv5["values"], conv5["image_index"], conv5["y"], conv5["x"]), image_set(split, hparams)
+
+
+def other_projections(deconv, others, channel: int, window, exclude: int, count: int = 8) -> list[np.ndarray]:
+    """Tiles of map `channel`'s top activations in other validation images (at most `count`)."""
+    top, every_image = others
+    projections = project_top(deconv, every_image, "conv5", top, [channel])[0]
+    tiles = []
+    for rank in range(top.values.shape[1]):
+        if top.values[channel, rank] > 0 and int(top.image_index[channel, rank]) != exclude and len(tiles) < count:
+            tiles.append(projection_tile(projections[rank], window, int(top.y[channel, rank]),
+                                         int(top.x[channel, rank])))
+    return tiles
+
+
+def deconv_device(deconv) -> torch.device:
+    return next(deconv.model.parameters()).device
+
+
+def outlined(tile: np.ndarray, colour=(1.0, 0.0, 0.0)) -> np.ndarray:
+    tile = tile.copy()
+    tile[[0, -1], :] = colour
+    tile[:, [0, -1]] = colour
+    return tile
+
+
+def save_maps(path: Path, sweep: Sweep, indices: list[int]) -> None:
+    with atomic_path(path) as tmp:
+        torch.save({**sweep._asdict(), "image_index": torch.as_tensor(indices)}, tmp)
+
+
+def _flat(metrics: dict, prefix: str = "") -> dict:
+    flat = {}
+    for name, value in metrics.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{name}/"))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            flat[f"{prefix}{name}"] = value
+    return flat
+
+
+if __name__ == "__main__":
+    stage.run("occlusion", main)
