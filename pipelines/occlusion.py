@@ -14,7 +14,10 @@ built-in data has one), definitions in `zfnet.probes.occlusion_measures`:
   also over the "evident" images only (p(true) drops by at least 0.01 somewhere: elsewhere the
   largest drop is rounding noise); `pointing_game_mask`: the same against the object's mask;
 * `p_true_drop`: the mean drop when the occluder lies on the object against background only (masks);
-* `top_label_change`: the share of positions whose top label differs from the unoccluded image's.
+* `top_label_change`: the share of positions whose top label differs from the unoccluded image's
+  (also on the object and on background only);
+* `layer5_map_drop`: Fig. 7(b)'s claim: the relative drop of the strongest layer-5 map's total where
+  the occluder covers the centre of mass of that map's deconvnet projection, against elsewhere.
 
 Outputs: plots/occlusion_<model>/fig7_<class>.png (the five panels for `figure_per_class` images of
 each class) and measures.png; outputs/occlusion/<model>/maps.pt (every map); metrics/occlusion_<model>.json;
@@ -76,14 +79,18 @@ def main(cfg) -> None:
     save_maps(Path(cfg.paths.outputs) / "occlusion" / key / "maps.pt", sweep, indices)
 
     notes = annotations(cfg, split, indices, hparams["crop"])
+    deconv = Deconvnet(model, normalize_down=cfg.visualize.normalize_down)
     metrics = {"images": len(images), "patch": occ.patch, "stride": occ.stride, "grid": sweep.p_true.shape[-1],
-               "fill": occ.fill, "mode": occ.mode, "seconds": seconds, "positions_per_s": positions / seconds,
+               "fill": occ.fill, "mode": occ.mode,
                "base_top1_error": float((sweep.base_label.cpu() != labels).double().mean()),
-               **measure(sweep, labels, notes, occ, hparams["crop"])}
+               **measure(sweep, labels, notes, occ, hparams["crop"]),
+               "layer5_map_drop": map_drop(sweep, projection_centres(deconv, images, sweep.channel, device), occ)}
+    # deterministic values only in the metrics file: speed goes to the log and W&B
 
     plots = stage.plot_dir(cfg, f"occlusion_{key}")
     figures = {}
-    for class_index, rows in figure_rows(cfg, model, hparams, images, split, sweep, labels, indices).items():
+    for class_index, rows in figure_rows(cfg, model, deconv, hparams, images, split, sweep, labels,
+                                                      indices).items():
         path = plots / f"fig7_{split.classes[class_index]}.png"
         title = (f"{key}: occlusion sensitivity (Fig. 7), {occ.patch} px grey square, stride {occ.stride}, "
                  f"class {split.classes[class_index]}")
@@ -98,7 +105,8 @@ def main(cfg) -> None:
         tracker.images(figures)
         tracker.table(f"occlusion/{key}/images", TABLE_COLUMNS, table_rows(sweep, labels, indices, notes, occ,
                                                                            split.classes, hparams["crop"]))
-        tracker.summary({f"occlusion/{key}/{name}": value for name, value in _flat(metrics).items()})
+        speed = {"seconds": seconds, "positions_per_s": positions / seconds}
+        tracker.summary({f"occlusion/{key}/{name}": value for name, value in _flat({**metrics, **speed}).items()})
         stage.write_metrics(cfg, f"occlusion_{key}", metrics)
 
 
@@ -158,7 +166,32 @@ def measure(sweep: Sweep, labels, notes, occ, size: int) -> dict:
         result["p_true_drop"] = {"object": _nanmean(on_object), "background": _nanmean(background),
                                  "object_minus_background": _nanmean(on_object - background),
                                  "images": len(masked), "object_share": occ.object_share}
+        changed = (sweep.top_label[masked] != sweep.base_label[masked][:, None, None]).double()
+        on_object, background = M.drop_on_object(changed, cover, occ.object_share)
+        result["top_label_change"].update(on_object=_nanmean(on_object), background=_nanmean(background))
     return result
+
+
+def projection_centres(deconv, images, channels, device, batch_size: int = 64) -> torch.Tensor:
+    """(N, 2) the centre of mass of each image's projection of its layer-5 map's strongest activation."""
+    centres = []
+    for start in range(0, len(images), batch_size):
+        part = range(start, min(start + batch_size, len(images)))
+        projection = deconv.project(images.inputs(part).to(device), "conv5", channels[part.start:part.stop].to(device))
+        centres.append(M.energy_centroids(projection))
+    return torch.cat(centres)
+
+
+def map_drop(sweep: Sweep, centres: torch.Tensor, occ) -> dict:
+    """Fig. 7(b)'s claim: the map's total drops when the occluder covers the region its projection shows.
+    The relative drop (base - occluded) / base, over positions covering the projection's centre against
+    the others."""
+    relative = (sweep.base_total[:, None, None] - sweep.layer5_total) / sweep.base_total[:, None, None].clamp(min=1e-12)
+    covering, elsewhere = M.masked_means(relative, M.covers(centres, sweep.p_true.shape[-1], occ.patch, occ.stride))
+    return {"covering_projection": _nanmean(covering), "elsewhere": _nanmean(elsewhere),
+            "images_covered": int((~covering.isnan()).sum()),
+            "share_of_images_where_covering_drops_more": _nanmean((covering > elsewhere).double()
+                                                                  [~(covering.isnan() | elsewhere.isnan())])}
 
 
 def _nanmean(values: torch.Tensor) -> float | None:
@@ -198,7 +231,8 @@ def _or_none(value: torch.Tensor) -> float | None:
 # --------------------------------------------------------------------------- figure rows
 
 
-def figure_rows(cfg, model, hparams, images, split, sweep: Sweep, labels, indices) -> dict[int, list[OcclusionRow]]:
+def figure_rows(cfg, model, deconv, hparams, images, split, sweep: Sweep, labels, indices
+                ) -> dict[int, list[OcclusionRow]]:
     """The first `figure_per_class` measured images of each class, as Fig. 7 rows."""
     per_class: dict[int, list[int]] = {}
     for n, label in enumerate(labels.tolist()):
@@ -206,7 +240,6 @@ def figure_rows(cfg, model, hparams, images, split, sweep: Sweep, labels, indice
             per_class[label].append(n)
     if not any(per_class.values()):
         return {}
-    deconv = Deconvnet(model, normalize_down=cfg.visualize.normalize_down)
     others = top9_of_others(cfg, split, hparams)
     window = receptive_window(model, "conv5")
     rows: dict[int, list[OcclusionRow]] = {}

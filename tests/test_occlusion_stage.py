@@ -77,6 +77,9 @@ def test_stage_measures_maps_and_draws_fig7(workspace, name):
         assert result[game]["images"] == images and 0 <= result[game]["accuracy"] <= 1
     assert result["pointing_game"]["tolerance_px"] == pytest.approx(15 * CROP / 224)
     assert result["p_true_drop"]["images"] == images
+    assert set(result["top_label_change"]) == {"positions", "images", "on_object", "background"}
+    assert set(result["layer5_map_drop"]) == {"covering_projection", "elsewhere", "images_covered",
+                                              "share_of_images_where_covering_drops_more"}
     maps = torch.load(workspace / "outputs" / "occlusion" / name / "maps.pt", weights_only=True)
     assert maps["p_true"].shape == (images, side, side) and maps["image_index"].tolist() == list(range(images))
     drop = maps["base_p_true"][:, None, None] - maps["p_true"]

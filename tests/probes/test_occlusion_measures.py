@@ -7,11 +7,14 @@ import torch
 
 from zfnet.probes.occlusion_measures import (
     centre_hits,
+    covers,
     distance_to_box,
     drop_on_object,
+    energy_centroids,
     label_change_share,
     largest_drop_points,
     mask_hits,
+    masked_means,
     object_coverage,
     occluder_centres,
     pointing_hits,
@@ -67,6 +70,19 @@ def test_object_coverage_and_drops():
     assert background.tolist() == pytest.approx([(2 + 5 + 6 + 7 + 8) / 5])
     on_object, _ = drop_on_object(drop, torch.zeros_like(cover))
     assert math.isnan(on_object[0])
+
+
+def test_energy_centroids_and_covering_positions():
+    projections = torch.zeros(2, 3, 8, 8)
+    projections[0, 0, 2, 6] = -3.0  # all the energy in pixel (row 2, col 6): centre (6.5, 2.5)
+    projections[0, 1, 2, 6] = 1.0
+    centres = energy_centroids(projections)
+    assert centres.tolist() == [[6.5, 2.5], [4.0, 4.0]]  # an empty projection: the image centre
+    cover = covers(centres, side=3, patch=4, stride=2)  # occluders start at 0, 2, 4
+    assert cover[0].tolist() == [[False, False, True], [False, False, True], [False, False, False]]
+    assert cover[1].sum() == 4  # 4.0 lies in [2, 6) and [4, 8)
+    inside, outside = masked_means(torch.arange(9.0).view(1, 3, 3), cover[:1])
+    assert inside.tolist() == [3.5] and outside.tolist() == pytest.approx([(36 - 2 - 5) / 7])
 
 
 def test_label_change_share():

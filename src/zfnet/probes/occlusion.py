@@ -18,9 +18,13 @@ Three engines give the same outputs:
   of the kept input plus its halo, in which the previous layer's recomputed window is spliced. ReLU
   and LRN (local in space) act on the window alone. pool5 is spliced into the kept pool5 and fc6-fc8
   run in full. Same numbers as "naive" up to float rounding.
-* "approximate": "exact" with Krypton's projective-field thresholding: where a layer's changed window
-  would span more than `threshold` of its output side, only a centred window of that fraction is
-  recomputed and the rest is taken as unchanged. Faster, and not exact.
+* "approximate": Krypton's approximations, two knobs (`Approximation`). Adaptive drill-down (in a
+  sweep): every `coarse`-th row and column of positions is computed, the rest interpolated, and the
+  `drill` share of the rest where the true class's log-odds seem to drop most is computed exactly.
+  Projective-field thresholding (`threshold` < 1, also in `occluded_outputs`): where a layer's
+  changed window would span more than `threshold` of its output side, only a centred window of that
+  fraction is recomputed and the rest is taken as unchanged; fc6 then multiplies only pool5's
+  window's columns. Faster, and not exact (benchmarks/occlusion.py measures the trade-off).
 
 Only these layers may sit in `model.features`: Conv2d and MaxPool2d (dilation 1), and layers that act
 on each position alone (ReLU, LocalResponseNorm, Dropout, Identity).

@@ -92,6 +92,32 @@ def _masked_mean(values: Tensor, mask: Tensor) -> Tensor:
     return torch.where(count > 0, total / count.clamp(min=1), torch.full_like(total, float("nan")))
 
 
+def energy_centroids(projections: Tensor) -> Tensor:
+    """(N, 2) the (x, y) centre of mass of |projection| (summed over colour) of (N, 3, S, S) projections,
+    in pixel-centre coordinates ((c + 0.5, r + 0.5) for pixel (r, c)); the image centre when all zero."""
+    weight = projections.abs().sum(dim=1).double().cpu()  # (N, S, S)
+    n, height, width = weight.shape
+    total = weight.sum(dim=(1, 2))
+    ys = torch.arange(height, dtype=torch.float64) + 0.5
+    xs = torch.arange(width, dtype=torch.float64) + 0.5
+    x = (weight.sum(dim=1) * xs).sum(dim=1) / total.clamp(min=1e-300)
+    y = (weight.sum(dim=2) * ys).sum(dim=1) / total.clamp(min=1e-300)
+    centre = torch.tensor([width / 2, height / 2], dtype=torch.float64)
+    return torch.where((total > 0)[:, None], torch.stack([x, y], dim=1), centre)
+
+
+def covers(points: Tensor, side: int, patch: int, stride: int) -> Tensor:
+    """(N, G, G) bool: the occluder at [i, j] covers point n (x, y): i*stride <= y < i*stride + patch, same in x."""
+    starts = torch.arange(side, dtype=torch.float64) * stride
+    inside = lambda v: (starts <= v[:, None]) & (v[:, None] < starts + patch)  # noqa: E731
+    return inside(points[:, 1].double())[:, :, None] & inside(points[:, 0].double())[:, None, :]
+
+
+def masked_means(values: Tensor, where: Tensor) -> tuple[Tensor, Tensor]:
+    """Per image, the mean of (N, G, G) `values` where `where` holds and where it does not (NaN if none)."""
+    return _masked_mean(values, where), _masked_mean(values, ~where)
+
+
 def label_change_share(top_label: Tensor, base_label: Tensor) -> Tensor:
     """(N,): the share of positions whose most probable class differs from the unoccluded image's."""
     return (top_label != base_label[:, None, None]).double().mean(dim=(1, 2))
