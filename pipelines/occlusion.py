@@ -89,8 +89,8 @@ def main(cfg) -> None:
 
     plots = stage.plot_dir(cfg, f"occlusion_{key}")
     figures = {}
-    for class_index, rows in figure_rows(cfg, model, deconv, hparams, images, split, sweep, labels,
-                                                      indices).items():
+    rows_per_class = figure_rows(cfg, model, deconv, hparams, images, split, sweep, labels, indices)
+    for class_index, rows in rows_per_class.items():
         path = plots / f"fig7_{split.classes[class_index]}.png"
         title = (f"{key}: occlusion sensitivity (Fig. 7), {occ.patch} px grey square, stride {occ.stride}, "
                  f"class {split.classes[class_index]}")

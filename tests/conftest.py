@@ -106,3 +106,17 @@ def plateau_schedule(lr: float, errors: list[float], factor: float, patience: in
 @pytest.fixture
 def wandb_records():
     return read_wandb_records
+
+
+def assert_one_line_error(stage_name: str, argv: list[str], key: str, capsys) -> None:
+    """The stage refuses `argv` before running: exit code 2 and one stderr line naming `key`."""
+    import pytest
+
+    from zfnet.pipeline import stage
+
+    with pytest.raises(SystemExit) as exit_info:
+        stage.run(stage_name, lambda cfg: None, argv)
+    assert exit_info.value.code == 2
+    message = capsys.readouterr().err
+    assert message.count("\n") == 1 and message.startswith(f"error: {key}:"), message
+

@@ -11,8 +11,9 @@ import torch
 from PIL import Image, ImageDraw
 
 from zfnet.errors import UserError
-from zfnet.pipeline import config, stage
+from zfnet.pipeline import config
 
+from conftest import assert_one_line_error
 from test_visualize_stages import CROP, SIZE, load_stage, save_checkpoint
 
 WIDTH, HEIGHT = 96, 80  # landscape: the centre 80 px square is resized to SIZE, then cropped to CROP
@@ -122,11 +123,7 @@ def test_stage_is_deterministic_and_relu5_changes_only_layer5(workspace):
     ("correspondence.split=3", "correspondence.split"),
 ])
 def test_a_bad_value_is_one_line_naming_the_key(workspace, capsys, override, key):
-    with pytest.raises(SystemExit) as exit_info:
-        stage.run("correspondence", lambda cfg: None, overrides(workspace, "model=zfnet", override))
-    assert exit_info.value.code == 2
-    message = capsys.readouterr().err
-    assert message.count("\n") == 1 and message.startswith(f"error: {key}:"), message
+    assert_one_line_error("correspondence", overrides(workspace, "model=zfnet", override), key, capsys)
 
 
 @pytest.mark.parametrize("override, key, words", [

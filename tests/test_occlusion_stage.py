@@ -12,8 +12,9 @@ import torch
 from PIL import Image
 
 from zfnet.data.prepare import prepare_split
-from zfnet.pipeline import config, stage
+from zfnet.pipeline import config
 
+from conftest import assert_one_line_error
 from test_visualize_stages import CLASSES, CROP, SIZE, load_stage, save_checkpoint
 
 SQUARE = 24
@@ -125,8 +126,4 @@ def test_without_metadata_the_maps_and_figures_are_still_made(workspace, tmp_pat
     ("occlusion.stride=0", "occlusion.stride"),
 ])
 def test_a_bad_value_is_one_line_naming_the_key(workspace, capsys, override, key):
-    with pytest.raises(SystemExit) as exit_info:
-        stage.run("occlusion", lambda cfg: None, overrides(workspace, "model=zfnet", override))
-    assert exit_info.value.code == 2
-    message = capsys.readouterr().err
-    assert message.count("\n") == 1 and message.startswith(f"error: {key}:"), message
+    assert_one_line_error("occlusion", overrides(workspace, "model=zfnet", override), key, capsys)

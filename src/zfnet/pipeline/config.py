@@ -314,6 +314,24 @@ RULES: dict[str, Rule] = {
     "correspondence.draws": integer(1, 100_000),
     "correspondence.fill": number(),
     "correspondence.layer5": choice("pool5", "relu5"),
+    # invariance rules (stage invariance@<model>, Fig. 5)
+    "invariance.translation.max": number(0, 1),
+    "invariance.translation.steps": integer(1, 1000),
+    "invariance.scale.max": number(1, 10),
+    "invariance.scale.steps": integer(1, 1000),
+    "invariance.rotation.step": Rule(lambda v: _is_number(v) and 0 < v <= 360, "a number of degrees in (0, 360]"),
+    "invariance.layer1": choice("pool1", "relu1"),
+    "invariance.images": integer(1, optional=True),
+    "invariance.rerender_images": integer(0),
+    "invariance.batch_size": integer(1),
+    "invariance.examples": Rule(lambda v: v == [] or _names(v), "a list of distinct class names (may be empty)"),
+    "invariance.classes_file": string(optional=True),
+    "invariance.small_steps": integer(1, 1000),
+    "invariance.high_p_true": number(0, 1),
+    "invariance.symmetry_tolerance": number(0, 180),
+    "invariance.symmetry_guard": number(0, 180),
+    "invariance.control_angle": Rule(lambda v: _is_number(v) and 0 < v < 360, "a number of degrees in (0, 360)"),
+    "invariance.margin": number(-1, 1),
 }
 
 
