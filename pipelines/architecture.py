@@ -69,8 +69,7 @@ PAPER_RADIUS = 0.1  # the paper's RMS radius: the learned scale when a checkpoin
 def main(cfg) -> None:
     vis, arch = cfg.visualize, cfg.visualize.architecture
     device = device_for(cfg.trainer.accelerator)
-    checkpoints = {key: Path(cfg.paths.outputs) / "train" / key / "checkpoints" / f"{vis.checkpoint}.ckpt"
-                   for key in cfg.models}
+    checkpoints = {key: stage.checkpoint_path(cfg, key) for key in cfg.models}
     if arch.no_renorm_checkpoint:
         checkpoints[None] = Path(arch.no_renorm_checkpoint)
     split = PreparedSplit(Path(cfg.paths.prepared) / "val")

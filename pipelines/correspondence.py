@@ -71,8 +71,7 @@ EXAMPLES_PER_CLASS = 2  # Fig. 8 rows per class
 def main(cfg) -> None:
     key, corr = cfg.model, cfg.correspondence
     started = time.perf_counter()
-    model, hparams = load_trained(Path(cfg.paths.outputs) / "train" / key / "checkpoints"
-                                  / f"{cfg.visualize.checkpoint}.ckpt", device_for(cfg.trainer.accelerator))
+    model, hparams = load_trained(stage.checkpoint_path(cfg, key), device_for(cfg.trainer.accelerator))
     root = Path(corr.root or Path(cfg.paths.synthetic) / "imagenet")
     if not root.is_dir():
         raise UserError(f"correspondence.root: {root}: folder not found (expected images and a metadata.jsonl)")

@@ -62,8 +62,7 @@ SHOWN_STEPS = 5  # Fig. 5: the steps drawn as images, evenly over each range
 def main(cfg) -> None:
     key, inv = cfg.model, cfg.invariance
     device = device_for(cfg.trainer.accelerator)
-    checkpoint = Path(cfg.paths.outputs) / "train" / key / "checkpoints" / f"{cfg.visualize.checkpoint}.ckpt"
-    model, hparams = load_trained(checkpoint, device)
+    model, hparams = load_trained(stage.checkpoint_path(cfg, key), device)
     split = PreparedSplit(Path(cfg.paths.prepared) / "val")
     indices = subset(len(split), inv.images, cfg.seed)
     labels = torch.as_tensor(split.labels[indices], dtype=torch.long)
@@ -116,7 +115,7 @@ def main(cfg) -> None:
         tracker.images(figures)
         tracker.table(f"invariance/{key}/classes", TABLE_COLUMNS, table_rows(metrics, split.classes, info))
         speed = {"seconds": seconds, "views_per_s": views / seconds}
-        tracker.summary({f"invariance/{key}/{name}": value for name, value in _flat({**metrics, **speed}).items()})
+        tracker.summary({f"invariance/{key}/{name}": value for name, value in stage.flat_numbers({**metrics, **speed}).items()})
         stage.write_metrics(cfg, f"invariance_{key}", metrics)
 
 
@@ -299,18 +298,6 @@ def fig5_rows(model, split, examples, values, thetas, hparams, inv, device) -> l
 
 def _cropped(mean, crop: int) -> torch.Tensor:
     return center_crop(mean.float(), crop)
-
-
-def _flat(metrics: dict, prefix: str = "") -> dict:
-    flat = {}
-    for name, value in metrics.items():
-        if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{name}/"))
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            flat[f"{prefix}{name}"] = value
-        elif isinstance(value, bool):
-            flat[f"{prefix}{name}"] = int(value)
-    return flat
 
 
 if __name__ == "__main__":

@@ -62,8 +62,7 @@ EVIDENT_DROP = 0.01  # an image whose p(true) never drops by this much gives the
 def main(cfg) -> None:
     key, occ = cfg.model, cfg.occlusion
     device = device_for(cfg.trainer.accelerator)
-    checkpoint = Path(cfg.paths.outputs) / "train" / key / "checkpoints" / f"{cfg.visualize.checkpoint}.ckpt"
-    model, hparams = load_trained(checkpoint, device)
+    model, hparams = load_trained(stage.checkpoint_path(cfg, key), device)
     split = PreparedSplit(Path(cfg.paths.prepared) / "val")
     indices = subset(len(split), occ.images, cfg.seed)
     images = image_set(split, hparams, indices)
@@ -106,7 +105,7 @@ def main(cfg) -> None:
         tracker.table(f"occlusion/{key}/images", TABLE_COLUMNS, table_rows(sweep, labels, indices, notes, occ,
                                                                            split.classes, hparams["crop"]))
         speed = {"seconds": seconds, "positions_per_s": positions / seconds}
-        tracker.summary({f"occlusion/{key}/{name}": value for name, value in _flat({**metrics, **speed}).items()})
+        tracker.summary({f"occlusion/{key}/{name}": value for name, value in stage.flat_numbers({**metrics, **speed}).items()})
         stage.write_metrics(cfg, f"occlusion_{key}", metrics)
 
 
@@ -302,16 +301,6 @@ def outlined(tile: np.ndarray, colour=(1.0, 0.0, 0.0)) -> np.ndarray:
 def save_maps(path: Path, sweep: Sweep, indices: list[int]) -> None:
     with atomic_path(path) as tmp:
         torch.save({**sweep._asdict(), "image_index": torch.as_tensor(indices)}, tmp)
-
-
-def _flat(metrics: dict, prefix: str = "") -> dict:
-    flat = {}
-    for name, value in metrics.items():
-        if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{name}/"))
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            flat[f"{prefix}{name}"] = value
-    return flat
 
 
 if __name__ == "__main__":

@@ -47,8 +47,7 @@ from zfnet.viz.visualize import (
 def main(cfg) -> None:
     key, vis = cfg.model, cfg.visualize
     device = device_for(cfg.trainer.accelerator)
-    checkpoint = Path(cfg.paths.outputs) / "train" / key / "checkpoints" / f"{vis.checkpoint}.ckpt"
-    model, hparams = load_trained(checkpoint, device)
+    model, hparams = load_trained(stage.checkpoint_path(cfg, key), device)
     layers = checked_layers(model, list(vis.layers))
     split = PreparedSplit(Path(cfg.paths.prepared) / "val")
     images = image_set(split, hparams, subset(len(split), vis.top9.images, cfg.seed))

@@ -107,3 +107,20 @@ def plot_dir(cfg: DictConfig, name: str) -> Path:
         shutil.rmtree(path)
     path.mkdir(parents=True)
     return path
+
+
+def checkpoint_path(cfg: DictConfig, key: str, name: str | None = None) -> Path:
+    """Model `key`'s train checkpoint `name` (default `visualize.checkpoint`: best or last)."""
+    return Path(cfg.paths.outputs) / "train" / key / "checkpoints" / f"{name or cfg.visualize.checkpoint}.ckpt"
+
+
+def flat_numbers(metrics: dict, prefix: str = "") -> dict:
+    """The numbers in nested `metrics` as {"a/b/c": value} (booleans as 0/1), for a W&B summary."""
+    flat = {}
+    for name, value in metrics.items():
+        if isinstance(value, dict):
+            flat.update(flat_numbers(value, f"{prefix}{name}/"))
+        elif isinstance(value, (int, float)):
+            flat[f"{prefix}{name}"] = int(value) if isinstance(value, bool) else value
+    return flat
+
