@@ -77,12 +77,12 @@ def main(cfg) -> None:
                    len(images), sweep.p_true[0].numel(), seconds, positions / seconds, occ.mode)
     save_maps(Path(cfg.paths.outputs) / "occlusion" / key / "maps.pt", sweep, indices)
 
-    notes = annotations(cfg, split, indices, hparams["crop"])
+    per = per_image(sweep, annotations(cfg, split, indices, hparams["crop"]), occ, hparams["crop"])
     deconv = Deconvnet(model, normalize_down=cfg.visualize.normalize_down)
     metrics = {"images": len(images), "patch": occ.patch, "stride": occ.stride, "grid": sweep.p_true.shape[-1],
                "fill": occ.fill, "mode": occ.mode,
                "base_top1_error": float((sweep.base_label.cpu() != labels).double().mean()),
-               **measure(sweep, labels, notes, occ, hparams["crop"]),
+               **measure(per, occ, hparams["crop"]),
                "layer5_map_drop": map_drop(sweep, projection_centres(deconv, images, sweep.channel, device), occ)}
     # deterministic values only in the metrics file: speed goes to the log and W&B
 
@@ -102,8 +102,7 @@ def main(cfg) -> None:
         figures[f"occlusion/{key}/measures"] = path
     with Tracker(cfg, "occlusion", name=f"occlusion-{key}") as tracker:
         tracker.images(figures)
-        tracker.table(f"occlusion/{key}/images", TABLE_COLUMNS, table_rows(sweep, labels, indices, notes, occ,
-                                                                           split.classes, hparams["crop"]))
+        tracker.table(f"occlusion/{key}/images", TABLE_COLUMNS, table_rows(sweep, per, labels, indices, split.classes))
         speed = {"seconds": seconds, "positions_per_s": positions / seconds}
         tracker.summary({f"occlusion/{key}/{name}": value for name, value in stage.flat_numbers({**metrics, **speed}).items()})
         stage.write_metrics(cfg, f"occlusion_{key}", metrics)
@@ -132,42 +131,65 @@ def annotations(cfg, split: PreparedSplit, indices: list[int], crop: int):
     return read_annotations(root, paths, split.size, crop)
 
 
-def measure(sweep: Sweep, labels, notes, occ, size: int) -> dict:
+def per_image(sweep: Sweep, notes, occ, size: int) -> dict[str, torch.Tensor]:
+    """(N,) float64 per image: the largest drop in p(true), the share of positions whose top label
+    changes, pointing-game hits (largest drop and centre baseline, against box and mask), and the mean
+    drop and label-change share on the object and on background only; NaN where an image has no box
+    or no mask (or no such position)."""
+    n = len(sweep.p_true)
     drop = sweep.base_p_true[:, None, None] - sweep.p_true
-    changes = M.label_change_share(sweep.top_label, sweep.base_label)
-    result = {"top_label_change": {"positions": float(changes.mean()), "images": float((changes > 0).double().mean())},
-              "pointing_game": None, "pointing_game_mask": None, "p_true_drop": None}
-    if notes is None:
-        return result
-    boxed = [i for i, note in enumerate(notes) if note is not None and note.box is not None]
+    changed = (sweep.top_label != sweep.base_label[:, None, None]).double()
+    result = {"max_drop": drop.flatten(1).amax(dim=1).double(), "label_change": changed.mean(dim=(1, 2))}
+    for name in ("hit_box", "centre_hit_box", "hit_mask", "centre_hit_mask", "object_drop", "background_drop",
+                 "object_label_change", "background_label_change"):
+        result[name] = torch.full((n,), float("nan"), dtype=torch.float64)
+    notes = notes or [None] * n
     tolerance = occ.pointing_tolerance * size / 224
+    boxed = [i for i, note in enumerate(notes) if note is not None and note.box is not None]
     if boxed:
         boxes = torch.tensor([notes[i].box for i in boxed], dtype=torch.float64)
-        hits = M.pointing_hits(drop[boxed], boxes, occ.patch, occ.stride, tolerance)
-        evident = drop[boxed].flatten(1).amax(dim=1) >= EVIDENT_DROP
-        result["pointing_game"] = {
-            "accuracy": float(hits.double().mean()),
-            "centre_baseline": float(M.centre_hits(boxes, size, tolerance).double().mean()),
-            "accuracy_where_evident": float(hits[evident].double().mean()) if evident.any() else None,
-            "evident_images": int(evident.sum()), "evident_drop": EVIDENT_DROP,
-            "tolerance_px": tolerance, "images": len(boxed)}
+        result["hit_box"][boxed] = M.pointing_hits(drop[boxed], boxes, occ.patch, occ.stride, tolerance).double()
+        result["centre_hit_box"][boxed] = M.centre_hits(boxes, size, tolerance).double()
     masked = [i for i, note in enumerate(notes) if note is not None and note.mask is not None]
     if masked:
         masks = torch.from_numpy(np.stack([notes[i].mask for i in masked]))
         points = M.largest_drop_points(drop[masked], occ.patch, occ.stride)
         centre = torch.full((len(masked), 2), size / 2, dtype=torch.float64)
-        result["pointing_game_mask"] = {
-            "accuracy": float(M.mask_hits(points, masks, tolerance).double().mean()),
-            "centre_baseline": float(M.mask_hits(centre, masks, tolerance).double().mean()),
-            "tolerance_px": tolerance, "images": len(masked)}
+        result["hit_mask"][masked] = M.mask_hits(points, masks, tolerance).double()
+        result["centre_hit_mask"][masked] = M.mask_hits(centre, masks, tolerance).double()
         cover = M.object_coverage(masks, occ.patch, occ.stride)
-        on_object, background = M.drop_on_object(drop[masked], cover, occ.object_share)
+        result["object_drop"][masked], result["background_drop"][masked] = M.drop_on_object(
+            drop[masked], cover, occ.object_share)
+        result["object_label_change"][masked], result["background_label_change"][masked] = M.drop_on_object(
+            changed[masked], cover, occ.object_share)
+    return result
+
+
+def measure(per: dict[str, torch.Tensor], occ, size: int) -> dict:
+    """The per-image results of `per_image` summed up over the images."""
+    changes = per["label_change"]
+    result = {"top_label_change": {"positions": float(changes.mean()), "images": float((changes > 0).double().mean())},
+              "pointing_game": None, "pointing_game_mask": None, "p_true_drop": None}
+    tolerance = occ.pointing_tolerance * size / 224
+    boxed = ~per["hit_box"].isnan()
+    if boxed.any():
+        evident = boxed & (per["max_drop"] >= EVIDENT_DROP)
+        result["pointing_game"] = {
+            "accuracy": _nanmean(per["hit_box"]), "centre_baseline": _nanmean(per["centre_hit_box"]),
+            "accuracy_where_evident": _nanmean(per["hit_box"][evident]),
+            "evident_images": int(evident.sum()), "evident_drop": EVIDENT_DROP,
+            "tolerance_px": tolerance, "images": int(boxed.sum())}
+    masked = ~per["hit_mask"].isnan()
+    if masked.any():
+        result["pointing_game_mask"] = {"accuracy": _nanmean(per["hit_mask"]),
+                                        "centre_baseline": _nanmean(per["centre_hit_mask"]),
+                                        "tolerance_px": tolerance, "images": int(masked.sum())}
+        on_object, background = per["object_drop"][masked], per["background_drop"][masked]
         result["p_true_drop"] = {"object": _nanmean(on_object), "background": _nanmean(background),
                                  "object_minus_background": _nanmean(on_object - background),
-                                 "images": len(masked), "object_share": occ.object_share}
-        changed = (sweep.top_label[masked] != sweep.base_label[masked][:, None, None]).double()
-        on_object, background = M.drop_on_object(changed, cover, occ.object_share)
-        result["top_label_change"].update(on_object=_nanmean(on_object), background=_nanmean(background))
+                                 "images": int(masked.sum()), "object_share": occ.object_share}
+        result["top_label_change"].update(on_object=_nanmean(per["object_label_change"]),
+                                          background=_nanmean(per["background_label_change"]))
     return result
 
 
@@ -202,29 +224,17 @@ TABLE_COLUMNS = ["image", "class", "p_true", "top_label", "max_drop", "pointing_
                  "background_drop", "label_change_share", "layer5_map"]
 
 
-def table_rows(sweep: Sweep, labels, indices, notes, occ, classes, size: int) -> list[list]:
-    drop = sweep.base_p_true[:, None, None] - sweep.p_true
-    changes = M.label_change_share(sweep.top_label, sweep.base_label)
-    tolerance = occ.pointing_tolerance * size / 224
+def table_rows(sweep: Sweep, per: dict[str, torch.Tensor], labels, indices, classes) -> list[list]:
     rows = []
     for n, index in enumerate(indices):
-        note = notes[n] if notes is not None else None
-        hit = object_drop = background_drop = None
-        if note is not None and note.box is not None:
-            box = torch.tensor([note.box], dtype=torch.float64)
-            hit = bool(M.pointing_hits(drop[n:n + 1], box, occ.patch, occ.stride, tolerance)[0])
-        if note is not None and note.mask is not None:
-            cover = M.object_coverage(torch.from_numpy(note.mask[None]), occ.patch, occ.stride)
-            on_object, background = M.drop_on_object(drop[n:n + 1], cover, occ.object_share)
-            object_drop, background_drop = _or_none(on_object[0]), _or_none(background[0])
         rows.append([index, classes[int(labels[n])], float(sweep.base_p_true[n]), classes[int(sweep.base_label[n])],
-                     float(drop[n].max()), hit, object_drop, background_drop, float(changes[n]),
-                     int(sweep.channel[n])])
+                     float(per["max_drop"][n]), _or_none(per["hit_box"][n], bool), _or_none(per["object_drop"][n]),
+                     _or_none(per["background_drop"][n]), float(per["label_change"][n]), int(sweep.channel[n])])
     return rows
 
 
-def _or_none(value: torch.Tensor) -> float | None:
-    return None if math.isnan(float(value)) else float(value)
+def _or_none(value: torch.Tensor, kind=float):
+    return None if math.isnan(float(value)) else kind(value)
 
 
 # --------------------------------------------------------------------------- figure rows

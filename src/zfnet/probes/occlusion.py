@@ -430,9 +430,9 @@ def _outputs_at(model, image, stride, box, fill, batch_size, channel, mode, thre
 def _drill_down(model, image, stride, box, fill, batch_size, channel, side: int, approx: Approximation,
                 label: int, base_log_prob: Tensor) -> tuple[Tensor, Tensor]:
     """The approximate sweep of one image: coarse grid, interpolation, drill-down; (G, G, K), (G, G)."""
-    args = (model, image, stride, box, fill, batch_size, channel, "approximate", approx.threshold)
+    common = (model, image, stride, box, fill, batch_size, channel)
     coarse = _grid_indices(side, approx.coarse)
-    log_prob_c, total_c = _outputs_at(*args, torch.cartesian_prod(coarse, coarse))
+    log_prob_c, total_c = _outputs_at(*common, "approximate", approx.threshold, torch.cartesian_prod(coarse, coarse))
     log_prob_c, total_c = log_prob_c.view(len(coarse), len(coarse), -1), total_c.view(len(coarse), len(coarse))
     prob_c = log_prob_c.exp()
     weights = _interpolation(side, coarse).to(prob_c.device)
@@ -449,7 +449,7 @@ def _drill_down(model, image, stride, box, fill, batch_size, channel, side: int,
         odds = weights @ _log_odds(log_prob_c, label) @ weights.T
         drop = (_log_odds(base_log_prob, label) - odds[candidates[:, 0], candidates[:, 1]]).cpu()
         chosen = candidates[drop.argsort(descending=True, stable=True)[:count]]
-        log_prob_d, total_d = _outputs_at(*args[:7], "exact", 1.0, chosen)
+        log_prob_d, total_d = _outputs_at(*common, "exact", 1.0, chosen)
         prob[chosen[:, 0], chosen[:, 1]] = log_prob_d.exp()
         total[chosen[:, 0], chosen[:, 1]] = total_d
     return prob, total
