@@ -24,7 +24,8 @@ def main(cfg) -> None:
         stage.write_metrics(cfg, "generate", {"generated": False})
         return
     options = select(cfg, "synthetic")
-    spec = synthetic.SyntheticSpec(**{**options, "scale_range": tuple(options["scale_range"])})
+    spec = synthetic.SyntheticSpec(**{**options, "scale_range": tuple(options["scale_range"]),
+                                      "voc_scale_range": tuple(options["voc_scale_range"])})
     with Tracker(cfg, "generate") as tracker:
         summary = synthetic.generate(spec, out_dir, workers=cfg.workers)
         stage.log.info("generated %s images in %.1f s (%.0f images/s), %.1f MB",
@@ -32,6 +33,10 @@ def main(cfg) -> None:
         sheet = stage.plot_dir(cfg, "generate") / "samples.png"
         save_figure(sample_sheet(out_dir / "imagenet" / "train"), sheet)
         tracker.images({"generate/samples": sheet})
+        if summary["counts"].get("voc2012/train"):
+            voc_sheet = sheet.with_name("voc_samples.png")
+            save_figure(voc_sample_sheet(out_dir), voc_sheet)
+            tracker.images({"generate/voc_samples": voc_sheet})
         tracker.summary({f"generate/{k}": v for k, v in summary.items() if np.isscalar(v)})
         stage.write_metrics(cfg, "generate", deterministic_part(summary))
 
@@ -49,6 +54,26 @@ def sample_sheet(split_dir: Path, per_class: int = 4):
             images.append(np.asarray(Image.open(path).convert("RGB")))
             titles.append(class_dir.name)
     return image_grid(images, titles, ncols=per_class * 2, title="Built-in dataset: train samples")
+
+
+def voc_sample_sheet(root: Path, count: int = 8):
+    """The first `count` VOC train scenes with their annotated boxes and class names, read as torchvision does."""
+    from matplotlib.patches import Rectangle
+    from torchvision.datasets import VOCDetection
+
+    scenes = VOCDetection(root, year="2012", image_set="train")
+    shown = [scenes[i] for i in range(min(count, len(scenes)))]
+    fig = image_grid([np.asarray(image) for image, _ in shown], ncols=4, cell=1.6,
+                     title="Built-in dataset: VOC-style train scenes")
+    for ax, (_, target) in zip(fig.axes, shown):
+        for obj in target["annotation"].get("object", []):
+            box = {k: int(v) for k, v in obj["bndbox"].items()}  # 1-based inclusive: pixel i spans [i-1.5, i-0.5]
+            ax.add_patch(Rectangle((box["xmin"] - 1.5, box["ymin"] - 1.5), box["xmax"] - box["xmin"] + 1,
+                                   box["ymax"] - box["ymin"] + 1, fill=False, lw=1, ec="red" if obj["difficult"] == "1"
+                                   else "lime"))
+            ax.text(box["xmin"] - 1.5, box["ymin"] - 1.5, obj["name"], fontsize=5, color="black", va="bottom",
+                    bbox={"facecolor": "white", "alpha": 0.7, "pad": 0.5, "lw": 0})
+    return fig
 
 
 def write_placeholder(out_dir: Path, data_name: str) -> None:

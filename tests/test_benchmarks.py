@@ -47,6 +47,13 @@ SMOKE = {
                  ("captum", "ratio_captum_to_exact"),
                  ("approximate", "coarse 2, drill 0.25", "ratio_naive_to_approximate")],
     },
+    "benchmarks/transfer_classifiers.py": {
+        "args": ["--dims", "16", "--classes", "3", "--per-class", "6", "--repeats", "1", "--sklearn-max-iter", "200"],
+        "ratios": ["scikit-learn / torch (softmax, 16 features)", "scikit-learn / torch (svm, 16 features)"],
+        "lines": ["softmax, 16 features: torch", "svm, 16 features: torch"],
+        "json": [("sets", "16 features", "softmax", "ratio_sklearn_to_torch"),
+                 ("sets", "16 features", "svm", "ratio_sklearn_to_torch")],
+    },
     "benchmarks/top9.py": {  # the memory figures come from two child processes (8 and 32 images): exercised, not judged
         "args": ["--width", "0.05", "--size", "64", "--images", "8", "--batch-size", "4", "--repeats", "1",
                  "--device", "cpu"],

@@ -203,6 +203,8 @@ def _bounds_text(lo, hi) -> str:
     return ""
 
 
+TRANSFER_DATASETS = ("caltech101", "caltech256", "pascal")
+
 # Every key a stage reads. `*` matches any child (e.g. each entry of `models`).
 RULES: dict[str, Rule] = {
     "seed": integer(0, 2**31 - 1),
@@ -228,6 +230,10 @@ RULES: dict[str, Rule] = {
     "synthetic.scale_range": number_pair(0.05, 1.0),
     "synthetic.distractors": integer(0, 20),
     "synthetic.jpeg_quality": integer(1, 100),
+    "synthetic.voc_train": integer(0),
+    "synthetic.voc_val": integer(0),
+    "synthetic.voc_max_objects": integer(1, 10),
+    "synthetic.voc_scale_range": number_pair(0.05, 1.0),
     "prepare.size": integer(16, 1024),
     "prepare.shard_size": integer(1),
     "train.epochs": integer(1),
@@ -332,6 +338,34 @@ RULES: dict[str, Rule] = {
     "invariance.symmetry_guard": number(0, 180),
     "invariance.control_angle": Rule(lambda v: _is_number(v) and 0 < v < 360, "a number of degrees in (0, 360)"),
     "invariance.margin": number(-1, 1),
+    # transfer rules (stages transfer@<dataset>, Tables 4-7, Fig. 9)
+    "transfer.dataset": choice(*TRANSFER_DATASETS),
+    "transfer.models": Rule(_names, "a non-empty list of distinct entries of `models`, e.g. [zfnet, alexnet]"),
+    "transfer.checkpoint": choice("best", "last"),
+    **{f"transfer.roots.{name}": string() for name in TRANSFER_DATASETS},
+    "transfer.size": integer(16, 1024),
+    "transfer.layer": integer(1, 7),
+    "transfer.folds": integer(1, 100),
+    "transfer.test_per_class": integer(1),
+    "transfer.seed": integer(0, 2**31 - 1),
+    "transfer.C": number(1e-9),
+    "transfer.solver": choice("torch", "sklearn"),
+    "transfer.grid": integer(1, 64),
+    "transfer.batch_size": integer(1),
+    "transfer.layers": Rule(lambda v: isinstance(v, list) and len(v) > 0 and len(set(v)) == len(v)
+                            and all(_is_int(x) and 1 <= x <= 7 for x in v), "a non-empty list of distinct layers in [1, 7]"),
+    "transfer.classifiers": Rule(lambda v: _names(v) and set(v) <= {"svm", "softmax"}, "a non-empty list of svm, softmax"),
+    "transfer.scratch.epochs": integer(1),
+    "transfer.scratch.folds": integer(0, 100),
+    "transfer.caltech101.sizes": int_list(1),
+    "transfer.caltech101.scratch_sizes": int_list(1),
+    "transfer.caltech101.layers_size": integer(1),
+    "transfer.caltech256.sizes": int_list(1),
+    "transfer.caltech256.scratch_sizes": int_list(1),
+    "transfer.caltech256.layers_size": integer(1),
+    "transfer.caltech256.clutter": boolean(),
+    "transfer.pascal.train_set": choice("train", "val", "trainval"),
+    "transfer.pascal.test_set": choice("train", "val", "trainval"),
 }
 
 
@@ -352,9 +386,10 @@ def validate(cfg: DictConfig) -> None:
                             "(the network's input is the crop)")
     if cfg.occlusion.patch > min(recipe(cfg, key)["crop"] for key in cfg.visualize.models or cfg.models):
         raise UserError(f"occlusion.patch: {cfg.occlusion.patch} px is larger than a model's input (train.crop)")
-    for key in cfg.visualize.models:
-        if key not in cfg.models:
-            raise UserError(f"visualize.models: {key!r} is not an entry of models ({', '.join(cfg.models)})")
+    for group in ("visualize", "transfer"):
+        for key in cfg[group].models:
+            if key not in cfg.models:
+                raise UserError(f"{group}.models: {key!r} is not an entry of models ({', '.join(cfg.models)})")
     _validate_models(cfg)
 
 

@@ -1,7 +1,8 @@
 """The built-in procedurally generated dataset: cartoon objects made of parts, on cluttered backgrounds.
 
-It stands in for ImageNet (pretraining) and for Caltech-101/256 (transfer to unseen classes) so the
-whole pipeline runs offline on a laptop CPU. Every class is a composite object: parts with a
+It stands in for ImageNet (pretraining), for Caltech-101/256 (transfer to unseen classes, with their
+clutter folders) and for PASCAL VOC 2012 (multi-object scenes of the transfer classes) so the whole
+pipeline runs offline on a laptop CPU; torchvision's dataset classes read the trees as they are. Every class is a composite object: parts with a
 class-specific layout and shape, colours drawn from palettes shared with other classes, and textures
 (stripes, dots, checker, ...) shared too, so that shape and layout, not mean colour, tell classes apart.
 
@@ -21,7 +22,8 @@ the subject's point of view, as the paper does: `left_eye` is the subject's left
 on the image's RIGHT (larger x) in a frontal, unrotated face; `right_eye` appears on the image's left.
 
 Modules: `shapes` (polygons, parts, colours), `classes` (the drawing of each class), `catalogue` (class
-order, families, the dataset spec), `render` (one image and its metadata), `writers` (the dataset on disk).
+order, families, the dataset spec), `render` (one image and its metadata: one object, clutter only, or a
+multi-object scene), `writers` (the dataset on disk), `voc` (the VOC annotation XML and image-set lists).
 """
 
 from zfnet.data.synthetic.catalogue import (
@@ -33,8 +35,8 @@ from zfnet.data.synthetic.catalogue import (
                                             class_info,
                                             validate,
 )
-from zfnet.data.synthetic.render import render, render_frontal_face
+from zfnet.data.synthetic.render import render, render_clutter, render_frontal_face, render_scene
 from zfnet.data.synthetic.writers import generate, read_metadata
 
 __all__ = ["CLASS_ORDER", "CLASSES", "FACE_KEYPOINTS", "SyntheticSpec", "class_catalog", "class_info", "generate",
-           "read_metadata", "render", "render_frontal_face", "validate"]
+           "read_metadata", "render", "render_clutter", "render_frontal_face", "render_scene", "validate"]

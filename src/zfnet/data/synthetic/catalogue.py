@@ -71,7 +71,9 @@ class SyntheticSpec:
     """What `generate` writes. Pretraining classes are the first `num_classes` of the catalog order,
     transfer classes are taken from its other end, so both lists are stable as the counts change.
     Caltech-101 classes are the first `caltech101_classes` transfer classes, Caltech-256 the first
-    `caltech256_classes` (they overlap, as the real datasets do); 0 skips that dataset.
+    `caltech256_classes` (they overlap, as the real datasets do); 0 skips that dataset. The PASCAL
+    VOC 2012-style set shows 1..voc_max_objects transfer-class objects per scene, voc_train +
+    voc_val scenes (both 0 skips it).
 
     Rotation: asymmetric classes turn uniformly in [-max_rotation, +max_rotation]; rotationally
     symmetric classes get a uniform phase over their symmetry angle (a wheel's spokes are at any
@@ -90,6 +92,10 @@ class SyntheticSpec:
     distractors: int = 3  # max distractor shapes
     jpeg_quality: int = 90
     seed: int = 0
+    voc_train: int = 240  # VOC scenes in the train split
+    voc_val: int = 240
+    voc_max_objects: int = 3  # objects per scene, uniform in 1..voc_max_objects
+    voc_scale_range: tuple[float, float] = (0.3, 0.55)  # size of each scene object, as scale_range
 
 
 FACE_KEYPOINTS = ("left_eye", "right_eye", "nose")
@@ -255,7 +261,8 @@ def class_info(name: str) -> dict:
 
 
 def class_catalog(spec: SyntheticSpec) -> dict:
-    """The classes `spec` uses: pretraining (imagenet/) and transfer (caltech101/, caltech256/) lists,
+    """The classes `spec` uses: pretraining (imagenet/) and transfer (caltech101/, caltech256/,
+    voc2012: their union, empty when VOC is skipped) lists, the pretraining and transfer lists
     disjoint, and per class its family, rotational symmetry and named parts."""
     validate(spec)
     pretrain = list(CLASS_ORDER[: spec.num_classes])
@@ -266,6 +273,7 @@ def class_catalog(spec: SyntheticSpec) -> dict:
         "caltech101": transfer[: spec.caltech101_classes],
         "caltech256": caltech256,
         "caltech256_folders": [f"{i:03d}.{name}" for i, name in enumerate(caltech256, start=1)],
+        "voc2012": transfer if spec.voc_train + spec.voc_val > 0 else [],
         "classes": {name: class_info(name) for name in pretrain + transfer},
     }
 
@@ -283,16 +291,22 @@ def validate(spec: SyntheticSpec) -> None:
     need(is_int(spec.num_classes) and spec.num_classes >= 2, "num_classes", "an integer >= 2")
     for field in ("train_per_class", "val_per_class", "transfer_per_class"):
         need(is_int(getattr(spec, field)) and getattr(spec, field) >= 1, field, "a positive integer")
-    for field in ("caltech101_classes", "caltech256_classes", "distractors", "seed"):
+    for field in ("caltech101_classes", "caltech256_classes", "distractors", "seed", "voc_train", "voc_val"):
         need(is_int(getattr(spec, field)) and getattr(spec, field) >= 0, field, "an integer >= 0")
     need(is_int(spec.image_size) and spec.image_size >= 16, "image_size", "an integer >= 16 (pixels)")
     need(is_int(spec.jpeg_quality) and 1 <= spec.jpeg_quality <= 100, "jpeg_quality", "an integer in [1, 100]")
     need(isinstance(spec.max_rotation, (int, float)) and 0 <= spec.max_rotation <= 180, "max_rotation",
          "degrees in [0, 180]")
-    lo_hi = tuple(spec.scale_range) if isinstance(spec.scale_range, (tuple, list)) else ()
-    need(len(lo_hi) == 2 and all(isinstance(v, (int, float)) for v in lo_hi) and 0 < lo_hi[0] <= lo_hi[1] <= 1,
-         "scale_range", "two fractions (lo, hi) with 0 < lo <= hi <= 1")
+    need(is_int(spec.voc_max_objects) and 1 <= spec.voc_max_objects <= 10, "voc_max_objects",
+         "an integer in [1, 10]")
+    for field in ("scale_range", "voc_scale_range"):
+        value = getattr(spec, field)
+        lo_hi = tuple(value) if isinstance(value, (tuple, list)) else ()
+        need(len(lo_hi) == 2 and all(isinstance(v, (int, float)) for v in lo_hi) and 0 < lo_hi[0] <= lo_hi[1] <= 1,
+             field, "two fractions (lo, hi) with 0 < lo <= hi <= 1")
     transfer = max(spec.caltech101_classes, spec.caltech256_classes)
+    need(transfer > 0 or spec.voc_train + spec.voc_val == 0, "voc_train" if spec.voc_train else "voc_val",
+         "0 without transfer classes (synthetic.caltech101_classes / caltech256_classes): VOC scenes show them")
     if spec.num_classes + transfer > len(CLASS_ORDER):
         raise UserError(
             f"synthetic.num_classes={spec.num_classes}: the catalog has {len(CLASS_ORDER)} classes and "

@@ -1,4 +1,5 @@
-"""Rendering one image: palette and textures, the object placed by a pose, clutter, lighting and noise."""
+"""Rendering one image: palette and textures, the object placed by a pose, clutter, lighting and noise;
+also clutter-only images (Caltech backgrounds) and multi-object scenes (VOC)."""
 
 from __future__ import annotations
 
@@ -320,8 +321,7 @@ def render(class_name: str, rng: np.random.Generator, size: int, *, rotation: fl
     """
     spec = spec or SyntheticSpec()
     cls = _class_def(class_name)
-    if not (isinstance(size, (int, np.integer)) and size >= 8):
-        raise UserError(f"render size={size!r}: expected an integer >= 8 (pixels)")
+    _check_size(size)
     object_rng, scene_rng = rng.spawn(2)
     pose = _sample_pose(cls, object_rng, size, spec, rotation, scale, center)
     obj_rgb, obj_alpha, parts = _draw_object(cls, object_rng, pose, size)
@@ -337,9 +337,89 @@ def render(class_name: str, rng: np.random.Generator, size: int, *, rotation: fl
     mask = _downsample(obj_alpha.astype(np.float32)) >= 0.5
     if background:
         image = _lighting_and_noise(image, scene_rng)
-    pil = Image.fromarray(np.clip(image + 0.5, 0, 255).astype(np.uint8))
-    return pil, {"class": class_name, "box": _box(mask), "mask": mask, **_keypoints(parts, pose, size),
+    return _to_pil(image), {"class": class_name, "box": _box(mask), "mask": mask, **_keypoints(parts, pose, size),
                  "rotation": pose.rotation, "scale": pose.scale, "center": list(pose.center), "distractors": placed}
+
+
+def render_clutter(rng: np.random.Generator, size: int, spec: SyntheticSpec | None = None, *,
+                   distractors: int | None = None) -> tuple[Image.Image, dict]:
+    """A clutter image (Caltech-101's BACKGROUND_Google, Caltech-256's clutter): the background and
+    distractor shapes of `render`, with the same statistics, and no object. distractors: exactly this
+    many (None: 0..spec.distractors). Returns (image, {"distractors": shapes placed})."""
+    spec = spec or SyntheticSpec()
+    _check_size(size)
+    n = int(rng.integers(spec.distractors + 1)) if distractors is None else int(distractors)
+    S = size * SUPERSAMPLE
+    bg, placed = _draw_background(rng, size, n, np.zeros((S, S), bool))
+    return _to_pil(_lighting_and_noise(_downsample(bg), rng)), {"distractors": placed}
+
+
+SCENE_ATTEMPTS = 6  # centres tried per scene object
+SCENE_OVERLAP = 0.3  # how far a bounding circle may reach into an earlier one, as a fraction of the smaller radius
+
+
+def _scene_pose(cls: ClassDef, rng, size: int, spec: SyntheticSpec, taken: list, override) -> Pose:
+    """A pose for a scene object: scale from spec.voc_scale_range, the centre anywhere that keeps at
+    least half the bounding circle's radius in view, tried a few times to stay off the `taken` circles."""
+    rotation, scale, center = override if override is not None else (None, None, None)
+    scene_spec = replace(spec, scale_range=tuple(spec.voc_scale_range))
+    pose = _sample_pose(cls, rng, size, scene_spec, rotation, scale, (0.0, 0.0) if center is None else center)
+    r = pose.scale * size / 2
+    best = (math.inf, pose.center)
+    for _ in range(SCENE_ATTEMPTS if center is None else 0):
+        xy = tuple(float(v) for v in r / 2 + rng.random(2) * (size - r))
+        overlap = max(((r + tr - math.dist(xy, tc)) / min(r, tr) for tc, tr in taken), default=-math.inf)
+        best = min(best, (overlap, xy))
+        if overlap <= SCENE_OVERLAP:
+            break
+    return pose._replace(center=best[1])
+
+
+def render_scene(class_names, rng: np.random.Generator, size: int, spec: SyntheticSpec | None = None, *,
+                 poses=None, distractors: int | None = None) -> tuple[Image.Image, dict]:
+    """A scene of several objects (a VOC image): one object per entry of `class_names`, drawn in that
+    order (later objects occlude earlier ones), over one background, with lighting and noise as `render`.
+
+    poses: None, or per object None or (rotation, scale, center) with None entries drawn at random
+    (scale from spec.voc_scale_range). distractors as in `render`. Returns (image, meta): meta has
+    "objects", one dict per object with visible pixels (an object hidden by later ones is left out):
+    "class", "box" [x0, y0, x1, y1] of its visible mask (pixels, x1/y1 exclusive), "mask" (visible,
+    bool size x size), "difficult" (1 if under half of its unoccluded area is visible), "truncated"
+    (1 if its bounding circle crosses the image border), "rotation", "scale", "center"; and "distractors".
+    """
+    spec = spec or SyntheticSpec()
+    classes = [_class_def(name) for name in class_names]
+    _check_size(size)
+    poses = [None] * len(classes) if poses is None else list(poses)
+    if not classes or len(poses) != len(classes):
+        raise UserError(f"render_scene: {len(classes)} classes and {len(poses)} poses; expected as many, >= 1")
+    *object_rngs, scene_rng = rng.spawn(len(classes) + 1)
+    S = size * SUPERSAMPLE
+    rgb = np.zeros((S, S, 3), np.float32)
+    owner = np.full((S, S), -1, np.int16)  # which object is on top at each (supersampled) pixel
+    taken, drawn = [], []
+    for k, (cls, object_rng, override) in enumerate(zip(classes, object_rngs, poses)):
+        pose = _scene_pose(cls, object_rng, size, spec, taken, override)
+        obj_rgb, obj_alpha, _ = _draw_object(cls, object_rng, pose, size)
+        rgb[obj_alpha] = obj_rgb[obj_alpha]
+        owner[obj_alpha] = k
+        taken.append((pose.center, pose.scale * size / 2))
+        drawn.append((pose, _downsample(obj_alpha.astype(np.float32)) >= 0.5))
+    union = owner >= 0
+    n = int(scene_rng.integers(spec.distractors + 1)) if distractors is None else int(distractors)
+    bg, placed = _draw_background(scene_rng, size, n, union)
+    image = _lighting_and_noise(_downsample(np.where(union[..., None], rgb, bg)), scene_rng)
+    objects = []
+    for k, (name, (pose, full)) in enumerate(zip(class_names, drawn)):
+        visible = _downsample((owner == k).astype(np.float32)) >= 0.5
+        if not visible.any():
+            continue
+        (cx, cy), r = pose.center, pose.scale * size / 2
+        objects.append({"class": name, "box": _box(visible), "mask": visible,
+                        "difficult": int(visible.sum() < 0.5 * full.sum()),
+                        "truncated": int(min(cx, cy) - r < 0 or max(cx, cy) + r > size),
+                        "rotation": pose.rotation, "scale": pose.scale, "center": list(pose.center)})
+    return _to_pil(image), {"objects": objects, "distractors": placed}
 
 
 def render_frontal_face(class_name: str, rng: np.random.Generator, size: int, **kwargs) -> tuple[Image.Image, dict]:
@@ -348,6 +428,15 @@ def render_frontal_face(class_name: str, rng: np.random.Generator, size: int, **
         raise UserError(f"{class_name!r} is not a face class; faces: "
                         + ", ".join(n for n in CLASS_ORDER if CLASSES[n].family == "face"))
     return render(class_name, rng, size, rotation=0.0, **kwargs)
+
+
+def _check_size(size) -> None:
+    if not (isinstance(size, (int, np.integer)) and size >= 8):
+        raise UserError(f"render size={size!r}: expected an integer >= 8 (pixels)")
+
+
+def _to_pil(image: np.ndarray) -> Image.Image:
+    return Image.fromarray(np.clip(image + 0.5, 0, 255).astype(np.uint8))
 
 
 def _lighting_and_noise(image: np.ndarray, rng) -> np.ndarray:

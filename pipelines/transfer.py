@@ -1,0 +1,238 @@
+"""Stage `transfer@<dataset>`: the pretrained nets on Caltech-101, Caltech-256 and PASCAL VOC 2012
+(paper Sec. 5.2: Tables 4-7, Fig. 9), every model of `transfer.models` side by side.
+
+    python pipelines/transfer.py transfer.dataset=caltech256 [transfer.folds=5]
+    python pipelines/transfer.py transfer.dataset=caltech101 transfer.roots.caltech101=/datasets   # the real one
+
+Datasets are read by torchvision's classes (download=False) from `transfer.roots.<dataset>`, decoded
+like the prepare stage does (`transfer.size`, then the model's centre crop). Per model, the features of
+every image are extracted once (`zfnet.transfer.features`) and cached in outputs/transfer/<dataset>/,
+so every fold, size, layer and classifier reuses them, and so does the next run with the same weights.
+
+Caltech (`zfnet.transfer.protocol`): "pretrained" is a softmax on layer `transfer.layer` (7) of the
+frozen net, at every `sizes` entry over `folds` folds; "scratch" is the same architecture trained from
+scratch with the pretraining recipe (`zfnet.transfer.scratch`), at `scratch_sizes` over `scratch.folds`
+folds; Table 7 is an SVM and a softmax on each of `layers` at `layers_size`. PASCAL: a softmax over the
+classes trained on `pascal.train_set`, average precision per class on `pascal.test_set`.
+
+Outputs: metrics/transfer_<dataset>.json ({model: {...}, "data": {...}}; accuracies and APs are
+fractions), plots/transfer_<dataset>/*.png, plots/curves/transfer_<dataset>.csv (the DVC plot), and
+one W&B run with the tables as wandb.Tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from zfnet import paper
+from zfnet.errors import UserError
+from zfnet.io import save_figure, write_text
+from zfnet.nets.training import load_trained
+from zfnet.pipeline import stage
+from zfnet.pipeline.config import architecture, recipe
+from zfnet.pipeline.tracking import Tracker
+from zfnet.transfer import datasets, features, protocol, scratch
+from zfnet.transfer.figures import ap_figure, layer_figure, size_curve_figure
+from zfnet.viz.visualize import device_for
+
+
+def main(cfg) -> None:
+    name, tcfg = cfg.transfer.dataset, cfg.transfer
+    listings = list_data(cfg, name)
+    if name != "pascal":
+        for key, sizes in (("sizes", tcfg[name].sizes), ("scratch_sizes", tcfg[name].scratch_sizes),
+                           ("layers_size", [tcfg[name].layers_size])):
+            protocol.check_sizes(f"transfer.{name}.{key}", sizes, listings["all"].labels)
+    data = {split: datasets.decode(listing, tcfg.size, workers=cfg.workers or 1) for split, listing in listings.items()}
+    for split, target in data.items():
+        stage.log.info("%s %s: %d images of %d classes, %d skipped", name, split, len(target.images),
+                       len(target.classes), len(target.skipped))
+        if target.skipped:
+            stage.log.warning("%s %s: skipped %s", name, split, "; ".join(f"{f} ({r})" for f, r in target.skipped))
+
+    with Tracker(cfg, "transfer", name=f"transfer-{name}") as tracker:
+        skipped = [[split, path, reason] for split, target in data.items() for path, reason in target.skipped]
+        if skipped:  # as the prepare stage reports them: a W&B table and a TSV beside the feature cache
+            tracker.table(f"transfer/{name}/skipped", ["split", "file", "reason"], skipped)
+            write_text(Path(cfg.paths.outputs) / "transfer" / name / "skipped.tsv",
+                       "".join("\t".join(row) + "\n" for row in skipped))
+        results = {}
+        for key in tcfg.models:
+            model_features = extract_features(cfg, key, name, data)
+            if name == "pascal":
+                train, test = data["train"], data["test"]
+                results[key] = protocol.pascal_scores(model_features["train"][tcfg.layer], train.labels,
+                                                      model_features["test"][tcfg.layer], test.labels,
+                                                      train.classes, tcfg.C, tcfg.solver)
+                stage.log.info("%s: PASCAL mAP %.3f", key, results[key]["map"] or float("nan"))
+            else:
+                results[key] = caltech_results(cfg, key, name, data["all"], model_features["all"])
+        metrics = {**{key: without_folds(r) for key, r in results.items()}, "data": data_summary(cfg, name, data)}
+        figures = draw_figures(cfg, name, results, data)
+        tracker.images({f"transfer/{name}/{stem}": path for stem, path in figures.items()})
+        log_tables(tracker, name, results, data)
+        tracker.summary(stage.flat_numbers(metrics, f"transfer/{name}/"))
+        write_text(Path(cfg.paths.plots) / "curves" / f"transfer_{name}.csv", plot_csv(name, results))
+        stage.write_metrics(cfg, f"transfer_{name}", metrics)
+
+
+# ----------------------------------------------------------------------------- data and features
+
+
+def list_data(cfg, name: str) -> dict[str, datasets.Listing]:
+    """The files and labels of dataset `name` as torchvision lists them: {"all"} or {"train", "test"}."""
+    tcfg, root = cfg.transfer, cfg.transfer.roots[name]
+    if name == "pascal":
+        train = datasets.list_voc(root, tcfg.pascal.train_set)
+        return {"train": train, "test": datasets.list_voc(root, tcfg.pascal.test_set, classes=train.classes)}
+    if name in ("caltech101", "caltech256"):
+        clutter = bool(tcfg.caltech256.clutter) if name == "caltech256" else False
+        return {"all": datasets.list_caltech(name, root, clutter=clutter)}
+    raise UserError(f"transfer.dataset: {name!r} is not one of {', '.join(datasets.DATASETS)}")
+
+
+def extract_features(cfg, key: str, name: str, data: dict) -> dict[str, dict[int, np.ndarray]]:
+    """{split: {layer: (N, D)}} for model `key`, from the cache when weights, pixels and settings match."""
+    tcfg = cfg.transfer
+    layers = sorted({tcfg.layer, *(tcfg.layers if name != "pascal" else [])})
+    checkpoint = stage.checkpoint_path(cfg, key, tcfg.checkpoint)
+    device = device_for(cfg.trainer.accelerator)
+    model, hparams = load_trained(checkpoint, device)
+    weights = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    out = {}
+    for split, target in data.items():
+        settings = f"layers={layers} grid={tcfg.grid} crop={hparams['crop']} scale={hparams['input_scale']}"
+        cache_key = features.cache_key(weights, hashlib.sha256(target.images.tobytes()).hexdigest(), settings)
+        path = Path(cfg.paths.outputs) / "transfer" / name / f"features_{key}_{split}.pt"
+        out[split], reused = features.cached(path, cache_key, lambda: features.extract(
+            model, target.images, hparams["mean"], hparams["crop"], layers, tcfg.grid, hparams["input_scale"],
+            tcfg.batch_size, progress=True))
+        stage.log.info("%s %s: features of %d images %s (%s)", key, split, len(target.images),
+                       "reused from the cache" if reused else "extracted", path)
+    return out
+
+
+# ----------------------------------------------------------------------------- Caltech
+
+
+def caltech_results(cfg, key: str, name: str, target: datasets.TargetSet, feats: dict[int, np.ndarray]) -> dict:
+    tcfg, options = cfg.transfer, cfg.transfer[name]
+    common = dict(folds=tcfg.folds, test_per_class=tcfg.test_per_class, seed=tcfg.seed, C=tcfg.C, solver=tcfg.solver)
+    pretrained = protocol.size_curve(feats[tcfg.layer], target.labels, options.sizes, **common)
+    layers = protocol.layer_table(feats, target.labels, options.layers_size, tcfg.layers, tcfg.classifiers, **common)
+    for n, result in pretrained.items():
+        stage.log.info("%s %s pretrained, %s/class: %.3f +- %.3f", key, name, n, result["mean"], result["std"])
+    result = {"pretrained": pretrained, "scratch": scratch_curve(cfg, key, target, options.scratch_sizes),
+              "layers": layers}
+    result["claims"] = protocol.claims(result)
+    stage.log.info("%s %s: pretrained beats scratch: %s; accuracy rises with depth: %s", key, name,
+                   result["claims"]["pretrained_beats_scratch"],
+                   {kind: d["rises_with_depth"] for kind, d in result["claims"]["depth"].items()})
+    return result
+
+
+def scratch_curve(cfg, key: str, target: datasets.TargetSet, sizes) -> dict[str, dict]:
+    """The non-pretrained baseline: one training run per size and fold, scored on that fold's test images."""
+    tcfg = cfg.transfer
+    settings = {**recipe(cfg, key), "epochs": tcfg.scratch.epochs}
+    arch = architecture(cfg, key)
+    table = {}
+    for n in sizes:
+        scores = []
+        for f in range(tcfg.scratch.folds):
+            fold = protocol.sample_fold(target.labels, n, tcfg.test_per_class, tcfg.seed, f)
+            module = scratch.train_from_scratch(arch, target.images[fold.train], target.labels[fold.train],
+                                                len(target.classes), settings, settings["epochs"], seed=tcfg.seed + f,
+                                                accelerator=cfg.trainer.accelerator)
+            scores.append(protocol.mean_class_accuracy(scratch.predict(module, target.images[fold.test]),
+                                                       target.labels[fold.test]))
+            stage.log.info("%s from scratch, %d/class, fold %d: %.3f", key, n, f + 1, scores[-1])
+        table[str(n)] = {**protocol.mean_std(scores), "folds": scores}
+    return table
+
+
+# ----------------------------------------------------------------------------- outputs
+
+
+def without_folds(result):
+    """The DVC metrics drop the per-fold lists (they go to W&B)."""
+    if isinstance(result, dict):
+        return {k: without_folds(v) for k, v in result.items() if k != "folds"}
+    return result
+
+
+def data_summary(cfg, name: str, data: dict) -> dict:
+    summary = {split: {"images": len(t.images), "classes": len(t.classes), "skipped": len(t.skipped)}
+               for split, t in data.items()}
+    if name != "pascal":
+        tcfg, options = cfg.transfer, cfg.transfer[name]
+        labels = data["all"].labels
+        summary.update(folds=tcfg.folds, scratch_folds=tcfg.scratch.folds,
+                       test_images=protocol.held_out_counts(labels, sorted({*options.sizes, *options.scratch_sizes,
+                                                                        options.layers_size}), tcfg.test_per_class))
+    else:
+        summary["positives"] = {split: int((t.labels == 1).sum()) for split, t in data.items()}
+        summary["chance_map"] = sum(chance_ap(data["test"]).values()) / len(data["test"].classes)
+    return summary
+
+
+def chance_ap(test: datasets.TargetSet) -> dict[str, float]:
+    """Per class, the share of positives among the scored test images: a random ranking's expected AP."""
+    return {c: float((test.labels[:, k] == 1).sum() / max((test.labels[:, k] != 0).sum(), 1))
+            for k, c in enumerate(test.classes)}
+
+
+PAPER_KEYS = {"caltech101": "table4_caltech101", "caltech256": "table5_caltech256"}
+
+
+def draw_figures(cfg, name: str, results: dict, data: dict) -> dict[str, Path]:
+    plots, tcfg = stage.plot_dir(cfg, f"transfer_{name}"), cfg.transfer
+    if name == "pascal":
+        save_figure(ap_figure(results, paper.numbers("table6_pascal"), chance_ap(data["test"])), plots / "table6_ap.png")
+        return {"table6_ap": plots / "table6_ap.png"}
+    classes = len(data["all"].classes)
+    curves = {key: {"pretrained": r["pretrained"], "scratch": r["scratch"]} for key, r in results.items()}
+    prior = paper.numbers("fig9_caltech256")["prior_best_at_60"] if name == "caltech256" else None
+    stem = "fig9" if name == "caltech256" else "table4"
+    save_figure(size_curve_figure(curves, paper.numbers(PAPER_KEYS[name]), name, classes, prior), plots / f"{stem}.png")
+    table7 = paper.numbers("table7_layers")[name]
+    paper_size = 30 if name == "caltech101" else 60
+    save_figure(layer_figure({key: r["layers"] for key, r in results.items()}, table7, name,
+                             tcfg[name].layers_size, paper_size), plots / "table7_layers.png")
+    return {stem: plots / f"{stem}.png", "table7_layers": plots / "table7_layers.png"}
+
+
+def log_tables(tracker: Tracker, name: str, results: dict, data: dict) -> None:
+    if name == "pascal":
+        classes = data["train"].classes
+        tracker.table(f"transfer/{name}/table6", ["model", *classes, "mAP"],
+                      [[key, *(r["ap"][c] for c in classes), r["map"]] for key, r in results.items()])
+        return
+    rows = [[key, method, int(n), v["mean"], v["std"], v["folds"]] for key, r in results.items()
+            for method in ("pretrained", "scratch") for n, v in r[method].items()]
+    tracker.table(f"transfer/{name}/accuracy", ["model", "method", "train_per_class", "mean", "std", "folds"], rows)
+    rows = [[key, kind, int(layer), v["mean"], v["std"], v["folds"]] for key, r in results.items()
+            for kind, table in r["layers"].items() for layer, v in table.items()]
+    tracker.table(f"transfer/{name}/table7", ["model", "classifier", "layer", "mean", "std", "folds"], rows)
+
+
+def plot_csv(name: str, results: dict) -> str:
+    """The DVC plot: per-class AP (PASCAL) or pretrained accuracy against training images per class."""
+    models = list(results)
+    if name == "pascal":
+        classes = sorted(next(iter(results.values()))["ap"]) if results else []
+        lines = [",".join(["class", *models])]
+        lines += [",".join([c, *(f"{results[m]['ap'][c] or 0:.6f}" for m in models)]) for c in classes]
+    else:
+        sizes = sorted({int(n) for r in results.values() for n in r["pretrained"]})
+        lines = [",".join(["train_per_class", *models])]
+        lines += [",".join([str(n), *(f"{results[m]['pretrained'][str(n)]['mean']:.6f}" for m in models)])
+                  for n in sizes]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    stage.run("transfer", main)
