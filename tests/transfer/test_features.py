@@ -58,14 +58,14 @@ def test_extract_matches_a_forward_pass_by_hand():
     assert np.allclose(got[7], relu7.numpy(), atol=1e-5)
 
 
-def test_extract_leaves_dropout_alone_and_names_missing_layers():
-    model = tiny("zfnet", remove=[7]).train()
-    images = np.zeros((2, SIZE, SIZE, 3), np.uint8)
-    first = features.extract(model, images, torch.zeros(3, SIZE, SIZE), CROP, [6])
-    second = features.extract(model, images, torch.zeros(3, SIZE, SIZE), CROP, [6])
-    assert np.array_equal(first[6], second[6]) and model.training  # eval inside, the flag restored after
+def test_extract_turns_dropout_off_and_names_missing_layers():
+    model = tiny("zfnet").train()  # relu7 reads fc7, which reads drop6's output
+    images = np.random.default_rng(1).integers(0, 256, (2, SIZE, SIZE, 3), dtype=np.uint8)
+    first = features.extract(model, images, torch.zeros(3, SIZE, SIZE), CROP, [7], input_scale=0.02)
+    second = features.extract(model, images, torch.zeros(3, SIZE, SIZE), CROP, [7], input_scale=0.02)
+    assert np.array_equal(first[7], second[7]) and model.training  # eval inside, the flag restored after
     with pytest.raises(UserError, match=r"layer\(s\) \[7\]"):
-        features.extract(model, images, torch.zeros(3, SIZE, SIZE), CROP, [7])
+        features.extract(tiny("zfnet", remove=[7]), images, torch.zeros(3, SIZE, SIZE), CROP, [7])
 
 
 def test_cache_is_reused_only_for_the_same_key(tmp_path):
