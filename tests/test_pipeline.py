@@ -48,6 +48,10 @@ def test_repro_runs_everything_then_finds_nothing_to_do(repo):
         result = json.loads((repo / "metrics" / f"train_{model}.json").read_text())
         assert 0 <= result["val_top1_error_10crop"] <= 1
     assert (repo / "plots" / "generate" / "samples.png").stat().st_size > 0
+    assert {f"transfer@{name}" for name in ("caltech101", "caltech256", "pascal")} <= set(stages)
+    caltech = json.loads((repo / "metrics" / "transfer_caltech256.json").read_text())
+    assert set(caltech["zfnet"]) == {"pretrained", "scratch", "layers", "claims"}
+    assert (repo / "plots" / "transfer_caltech256" / "fig9.png").stat().st_size > 0
 
     again = run("dvc", "repro", cwd=repo)
     assert "Data and pipelines are up to date" in again, again
