@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -18,15 +17,6 @@ from zfnet.transfer import linear
 
 C = 0.1  # strong regularization, so that C and an (un)penalized bias visibly matter
 CLASSES = 3
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These problems are tiny: torch's thread pool only adds contention (5x slower on 2 busy cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def blobs(n: int, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
