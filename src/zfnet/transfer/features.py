@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -27,16 +28,16 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from zfnet.data import loading
 from zfnet.data.loading import center_crop, normalize
 from zfnet.errors import UserError
 from zfnet.io import atomic_path
+from zfnet.nets import layers as nets_layers
+from zfnet.nets import models as nets_models
 from zfnet.nets.models import get_layer
 from zfnet.probes.deconv import evaluating
 
 log = logging.getLogger("zfnet.transfer")
-
-CACHE_VERSION = 1  # bump when what a cached feature means changes
-
 
 def feature_modules(model: nn.Module) -> dict[int, str]:
     """{layer number: name of the module whose output is that layer's features} for the layers present."""
@@ -91,8 +92,11 @@ def extract(model: nn.Module, images: np.ndarray, mean: torch.Tensor, crop: int,
 
 
 def cache_key(*parts: bytes | str) -> str:
-    """A digest of everything a cached feature set depends on (weights, pixels, settings)."""
-    digest = hashlib.sha256(f"v{CACHE_VERSION}".encode())
+    """A digest of everything a cached feature set depends on: the parts given (weights, pixels,
+    settings) and the extraction code itself (this module, the models, the crops)."""
+    digest = hashlib.sha256()
+    for module in (sys.modules[__name__], nets_models, nets_layers, loading):
+        digest.update(Path(module.__file__).read_bytes())
     for part in parts:
         digest.update(part if isinstance(part, bytes) else part.encode())
         digest.update(b"\0")
