@@ -51,7 +51,8 @@ def main(cfg) -> None:
         stage.log.info("%s %s: %d images of %d classes, %d skipped", name, split, len(target.images),
                        len(target.classes), len(target.skipped))
         if target.skipped:
-            stage.log.warning("%s %s: skipped %s", name, split, "; ".join(f"{f} ({r})" for f, r in target.skipped))
+            stage.log.warning("%s %s: skipped %d files (all in outputs/transfer/%s/skipped.tsv), e.g. %s", name, split,
+                              len(target.skipped), name, "; ".join(f"{f} ({r})" for f, r in target.skipped[:3]))
 
     with Tracker(cfg, "transfer", name=f"transfer-{name}") as tracker:
         skipped = [[split, path, reason] for split, target in data.items() for path, reason in target.skipped]
@@ -140,7 +141,7 @@ def scratch_curve(cfg, key: str, target: datasets.TargetSet, sizes) -> dict[str,
     settings = {**recipe(cfg, key), "epochs": tcfg.scratch.epochs}
     arch = architecture(cfg, key)
     table = {}
-    for n in sizes:
+    for n in sizes if tcfg.scratch.folds else []:
         scores = []
         for f in range(tcfg.scratch.folds):
             fold = protocol.sample_fold(target.labels, n, tcfg.test_per_class, tcfg.seed, f)

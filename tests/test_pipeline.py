@@ -60,7 +60,7 @@ def test_repro_runs_everything_then_finds_nothing_to_do(repo):
     for run_file in (repo / "wandb").glob("offline-run-*/run-*.wandb"):
         record = next(r.run for r in read_wandb_records(run_file) if r.HasField("run"))
         runs.setdefault(record.job_type, set()).add(record.run_group)
-    assert {"generate", "prepare", "train"} <= set(runs)
+    assert {"generate", "prepare", "train", "transfer"} <= set(runs)
     assert len(set().union(*runs.values())) == 1, "all stages of one pipeline run share one W&B group"
 
 

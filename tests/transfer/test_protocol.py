@@ -186,7 +186,7 @@ def test_claims_pretrained_beats_scratch_at_every_shared_size():
     assert won["pretrained_beats_scratch"] is True  # 60 has no scratch run: not compared
     assert won["pretrained_minus_scratch"] == pytest.approx({"15": 0.5, "30": 0.45})
     assert protocol.claims(result({15: 0.8, 30: 0.4}, {15: 0.3, 30: 0.4}, RISING))["pretrained_beats_scratch"] is False
-    assert protocol.claims(result({15: 0.8}, {30: 0.4}, RISING))["pretrained_beats_scratch"] is False
+    assert protocol.claims(result({15: 0.8}, {30: 0.4}, RISING))["pretrained_beats_scratch"] is None  # not run
 
 
 def test_claims_rises_with_depth():

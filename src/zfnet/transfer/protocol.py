@@ -242,7 +242,8 @@ def rank_correlation(xs, ys) -> float:
 def claims(result: dict) -> dict:
     """The paper's two transfer claims, scored on one model's Caltech results (accuracies as fractions).
 
-    pretrained_beats_scratch: at every size that has both, pretrained mean accuracy > from-scratch mean.
+    pretrained_beats_scratch: at every size that has both, pretrained mean accuracy > from-scratch mean
+    (None when no size has both).
     rises_with_depth, per classifier: the deepest layer beats the shallowest and Spearman's rank
     correlation between layer number and mean accuracy is positive.
     """
@@ -258,5 +259,5 @@ def claims(result: dict) -> dict:
                        "best_layer": int(layers[int(np.argmax(means))]),
                        "rises_with_depth": bool(means[-1] > means[0] and correlation > 0)}
     return {"pretrained_minus_scratch": gaps,
-            "pretrained_beats_scratch": bool(gaps) and all(gap > 0 for gap in gaps.values()),
+            "pretrained_beats_scratch": all(gap > 0 for gap in gaps.values()) if gaps else None,
             "depth": depth}
