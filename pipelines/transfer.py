@@ -5,7 +5,7 @@
     python pipelines/transfer.py transfer.dataset=caltech101 transfer.roots.caltech101=/datasets   # the real one
 
 Datasets are read by torchvision's classes (download=False) from `transfer.roots.<dataset>`, decoded
-like the prepare stage does (`transfer.size`, then the model's centre crop). Per model, the features of
+like the prepare stage did for the model's pretraining (its mean image's size), then centre-cropped. Per model, the features of
 every image are extracted once (`zfnet.transfer.features`) and cached in outputs/transfer/<dataset>/,
 so every fold, size, layer and classifier reuses them, and so does the next run with the same weights.
 
@@ -46,23 +46,17 @@ def main(cfg) -> None:
         for key, sizes in (("sizes", tcfg[name].sizes), ("scratch_sizes", tcfg[name].scratch_sizes),
                            ("layers_size", [tcfg[name].layers_size])):
             protocol.check_sizes(f"transfer.{name}.{key}", sizes, listings["all"].labels)
-    data = {split: datasets.decode(listing, tcfg.size, workers=cfg.workers or 1) for split, listing in listings.items()}
-    for split, target in data.items():
-        stage.log.info("%s %s: %d images of %d classes, %d skipped", name, split, len(target.images),
-                       len(target.classes), len(target.skipped))
-        if target.skipped:
-            stage.log.warning("%s %s: skipped %d files (all in outputs/transfer/%s/skipped.tsv), e.g. %s", name, split,
-                              len(target.skipped), name, "; ".join(f"{f} ({r})" for f, r in target.skipped[:3]))
+    decoded: dict[int, dict[str, datasets.TargetSet]] = {}  # by image size: each model's pretraining size
 
     with Tracker(cfg, "transfer", name=f"transfer-{name}") as tracker:
-        skipped = [[split, path, reason] for split, target in data.items() for path, reason in target.skipped]
-        if skipped:  # as the prepare stage reports them: a W&B table and a TSV beside the feature cache
-            tracker.table(f"transfer/{name}/skipped", ["split", "file", "reason"], skipped)
-            write_text(Path(cfg.paths.outputs) / "transfer" / name / "skipped.tsv",
-                       "".join("\t".join(row) + "\n" for row in skipped))
         results = {}
         for key in tcfg.models:
-            model_features = extract_features(cfg, key, name, data)
+            model, hparams = load_trained(stage.checkpoint_path(cfg, key, tcfg.checkpoint), device_for(cfg.trainer.accelerator))
+            size = hparams["mean"].shape[-1]
+            if size not in decoded:
+                decoded[size] = decode(cfg, name, listings, size, tracker)
+            data = decoded[size]
+            model_features = extract_features(cfg, key, name, data, model, hparams)
             if name == "pascal":
                 train, test = data["train"], data["test"]
                 results[key] = protocol.pascal_scores(model_features["train"][tcfg.layer], train.labels,
@@ -71,6 +65,7 @@ def main(cfg) -> None:
                 stage.log.info("%s: PASCAL mAP %.3f", key, results[key]["map"] or float("nan"))
             else:
                 results[key] = caltech_results(cfg, key, name, data["all"], model_features["all"])
+        data = next(iter(decoded.values()))
         metrics = {**{key: without_folds(r) for key, r in results.items()}, "data": data_summary(cfg, name, data)}
         figures = draw_figures(cfg, name, results, data)
         tracker.images({f"transfer/{name}/{stem}": path for stem, path in figures.items()})
@@ -95,14 +90,29 @@ def list_data(cfg, name: str) -> dict[str, datasets.Listing]:
     raise UserError(f"transfer.dataset: {name!r} is not one of {', '.join(datasets.DATASETS)}")
 
 
-def extract_features(cfg, key: str, name: str, data: dict) -> dict[str, dict[int, np.ndarray]]:
+def decode(cfg, name: str, listings: dict[str, datasets.Listing], size: int, tracker: Tracker
+           ) -> dict[str, datasets.TargetSet]:
+    """The listed images decoded at `size` as the prepare stage does; skipped files logged and reported
+    (a W&B table and outputs/transfer/<dataset>/skipped.tsv, as the prepare stage reports its own)."""
+    data = {split: datasets.decode(listing, size, workers=cfg.workers or 1) for split, listing in listings.items()}
+    for split, target in data.items():
+        stage.log.info("%s %s: %d images of %d classes at %d px, %d skipped", name, split, len(target.images),
+                       len(target.classes), size, len(target.skipped))
+    skipped = [[split, path, reason] for split, target in data.items() for path, reason in target.skipped]
+    if skipped:
+        stage.log.warning("%s: skipped %d files (all in outputs/transfer/%s/skipped.tsv), e.g. %s", name, len(skipped),
+                          name, "; ".join(f"{path} ({reason})" for _, path, reason in skipped[:3]))
+        tracker.table(f"transfer/{name}/skipped", ["split", "file", "reason"], skipped)
+        write_text(Path(cfg.paths.outputs) / "transfer" / name / "skipped.tsv",
+                   "".join("\t".join(row) + "\n" for row in skipped))
+    return data
+
+
+def extract_features(cfg, key: str, name: str, data: dict, model, hparams: dict) -> dict[str, dict[int, np.ndarray]]:
     """{split: {layer: (N, D)}} for model `key`, from the cache when weights, pixels and settings match."""
     tcfg = cfg.transfer
     layers = sorted({tcfg.layer, *(tcfg.layers if name != "pascal" else [])})
-    checkpoint = stage.checkpoint_path(cfg, key, tcfg.checkpoint)
-    device = device_for(cfg.trainer.accelerator)
-    model, hparams = load_trained(checkpoint, device)
-    weights = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    weights = hashlib.sha256(stage.checkpoint_path(cfg, key, tcfg.checkpoint).read_bytes()).hexdigest()
     out = {}
     for split, target in data.items():
         settings = f"layers={layers} grid={tcfg.grid} crop={hparams['crop']} scale={hparams['input_scale']}"

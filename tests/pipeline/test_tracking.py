@@ -29,9 +29,9 @@ def test_offline_run_holds_config_metric_and_image(tmp_path, monkeypatch, wandb_
     assert run.job_type == "unit" and run.run_group == f"pipeline-{pipeline_fingerprint(cfg)}"
 
 
-def test_group_ignores_logger_and_model_choice():
-    a = config.compose(["model=zfnet"])
-    b = config.compose(["model=alexnet", "logger.dir=elsewhere"])
+def test_group_ignores_logger_and_model_or_dataset_choice():
+    a = config.compose(["model=zfnet", "transfer.dataset=caltech101"])
+    b = config.compose(["model=alexnet", "logger.dir=elsewhere", "transfer.dataset=pascal"])
     c = config.compose(["seed=1"])
     assert pipeline_fingerprint(a) == pipeline_fingerprint(b) != pipeline_fingerprint(c)
 

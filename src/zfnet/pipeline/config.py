@@ -343,7 +343,6 @@ RULES: dict[str, Rule] = {
     "transfer.models": Rule(_names, "a non-empty list of distinct entries of `models`, e.g. [zfnet, alexnet]"),
     "transfer.checkpoint": choice("best", "last"),
     **{f"transfer.roots.{name}": string() for name in TRANSFER_DATASETS},
-    "transfer.size": integer(16, 1024),
     "transfer.layer": integer(1, 7),
     "transfer.folds": integer(1, 100),
     "transfer.test_per_class": integer(1),

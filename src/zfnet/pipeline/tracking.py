@@ -104,5 +104,6 @@ def pipeline_fingerprint(cfg: DictConfig) -> str:
     """Same for every stage of one pipeline configuration (all settings but where logs go)."""
     container = OmegaConf.to_container(cfg, resolve=True)
     container.pop("logger", None)
-    container.pop("model", None)  # which model a stage handles is not part of the pipeline's identity
+    container.pop("model", None)  # which model or dataset a stage handles is not part of the pipeline's identity
+    container.get("transfer", {}).pop("dataset", None)
     return zconfig.fingerprint(OmegaConf.create(container))
