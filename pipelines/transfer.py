@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 
 from zfnet import paper
-from zfnet.errors import UserError
 from zfnet.io import save_figure, write_text
 from zfnet.nets.training import load_trained
 from zfnet.pipeline import stage
@@ -84,10 +83,8 @@ def list_data(cfg, name: str) -> dict[str, datasets.Listing]:
     if name == "pascal":
         train = datasets.list_voc(root, tcfg.pascal.train_set)
         return {"train": train, "test": datasets.list_voc(root, tcfg.pascal.test_set, classes=train.classes)}
-    if name in ("caltech101", "caltech256"):
-        clutter = bool(tcfg.caltech256.clutter) if name == "caltech256" else False
-        return {"all": datasets.list_caltech(name, root, clutter=clutter)}
-    raise UserError(f"transfer.dataset: {name!r} is not one of {', '.join(datasets.DATASETS)}")
+    clutter = bool(tcfg.caltech256.clutter) if name == "caltech256" else False  # `transfer.dataset` is validated
+    return {"all": datasets.list_caltech(name, root, clutter=clutter)}
 
 
 def decode(cfg, name: str, listings: dict[str, datasets.Listing], size: int, tracker: Tracker
@@ -148,7 +145,7 @@ def caltech_results(cfg, key: str, name: str, target: datasets.TargetSet, feats:
 def scratch_curve(cfg, key: str, target: datasets.TargetSet, sizes) -> dict[str, dict]:
     """The non-pretrained baseline: one training run per size and fold, scored on that fold's test images."""
     tcfg = cfg.transfer
-    settings = {**recipe(cfg, key), "epochs": tcfg.scratch.epochs}
+    settings = recipe(cfg, key)
     arch = architecture(cfg, key)
     table = {}
     for n in sizes if tcfg.scratch.folds else []:
@@ -156,7 +153,7 @@ def scratch_curve(cfg, key: str, target: datasets.TargetSet, sizes) -> dict[str,
         for f in range(tcfg.scratch.folds):
             fold = protocol.sample_fold(target.labels, n, tcfg.test_per_class, tcfg.seed, f)
             module = scratch.train_from_scratch(arch, target.images[fold.train], target.labels[fold.train],
-                                                len(target.classes), settings, settings["epochs"], seed=tcfg.seed + f,
+                                                len(target.classes), settings, tcfg.scratch.epochs, seed=tcfg.seed + f,
                                                 accelerator=cfg.trainer.accelerator)
             scores.append(protocol.mean_class_accuracy(scratch.predict(module, target.images[fold.test]),
                                                        target.labels[fold.test]))
@@ -210,9 +207,8 @@ def draw_figures(cfg, name: str, results: dict, data: dict) -> dict[str, Path]:
     stem = "fig9" if name == "caltech256" else "table4"
     save_figure(size_curve_figure(curves, paper.numbers(PAPER_KEYS[name]), name, classes, prior), plots / f"{stem}.png")
     table7 = paper.numbers("table7_layers")[name]
-    paper_size = 30 if name == "caltech101" else 60
-    save_figure(layer_figure({key: r["layers"] for key, r in results.items()}, table7, name,
-                             tcfg[name].layers_size, paper_size), plots / "table7_layers.png")
+    save_figure(layer_figure({key: r["layers"] for key, r in results.items()}, table7["classifiers"], name,
+                             tcfg[name].layers_size, table7["train_per_class"]), plots / "table7_layers.png")
     return {stem: plots / f"{stem}.png", "table7_layers": plots / "table7_layers.png"}
 
 

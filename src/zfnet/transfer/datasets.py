@@ -27,8 +27,6 @@ from tqdm.auto import tqdm
 from zfnet.data.prepare import BadImage, load_rgb
 from zfnet.errors import UserError
 
-DATASETS = ("caltech101", "caltech256", "pascal")
-
 
 class TargetSet(NamedTuple):
     images: np.ndarray  # uint8 (N, S, S, 3)

@@ -27,7 +27,7 @@ import numpy as np
 from zfnet.errors import UserError
 from zfnet.transfer import linear
 
-CLASSIFIERS = ("softmax", "svm")
+CLASSIFIERS = linear.KINDS  # "softmax", "svm"
 
 
 class Fold(NamedTuple):
