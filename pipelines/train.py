@@ -2,6 +2,8 @@
 
     python pipelines/train.py model=alexnet [train.epochs=5] [trainer=gpu]
     python pipelines/train.py model=zfnet trainer.devices=2 trainer.strategy=ddp     # two CPU processes
+    python pipelines/train.py ablation=zfnet_fc2048      # a run of Tables 2-3 (ablations/dvc.yaml)
+    python pipelines/train.py hparams_search=zfnet_optuna  # an Optuna sweep (Hydra multirun; also -m)
 
 The recipe is `train` with `models.<model>.train` merged over it (the AlexNet baseline keeps
 Krizhevsky's: no filter renormalization). An interrupted run (Ctrl-C, kill -9) resumes from
@@ -26,13 +28,16 @@ from zfnet.io import save_figure, write_text
 from zfnet.nets.evaluation import curves_csv, images_per_s, run_metrics, ten_crop_errors
 from zfnet.nets.runs import device_count, make_trainer, mark_run, resumable, run_fingerprint
 from zfnet.nets.training import Classifier, NonFiniteLoss
-from zfnet.pipeline import stage
+from zfnet.pipeline import ablations, stage
 from zfnet.pipeline.config import architecture, recipe
 from zfnet.pipeline.tracking import Tracker
 from zfnet.viz.figures import curves_figure, filter_mosaic, image_grid
 
 
-def main(cfg) -> None:
+def main(cfg) -> dict | None:
+    """Train, test and record one model; its metrics (on rank 0: what a sweep optimizes)."""
+    if cfg.ablation:
+        cfg = ablations.run_config(cfg, cfg.ablation)
     key, train = cfg.model, recipe(cfg, cfg.model)
     out_dir = Path(cfg.paths.outputs) / "train" / key
     prepared = Path(cfg.paths.prepared)
@@ -78,7 +83,7 @@ def main(cfg) -> None:
             raise NonFiniteLoss(f"{err}; {kept}") from None
         raise
     if not trainer.is_global_zero:
-        return
+        return None
 
     with tracker:
         # The 10-crop test of the best epoch's weights (rank 0, over the exact validation split).
@@ -105,6 +110,7 @@ def main(cfg) -> None:
                          "best_checkpoint": str(best_path), "train/images_per_s_mean": throughput})
         stage.write_metrics(cfg, f"train_{key}", metrics)
         mark_run(out_dir, run_id, complete=True)
+    return metrics
 
 
 if __name__ == "__main__":

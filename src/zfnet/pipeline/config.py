@@ -264,6 +264,11 @@ RULES: dict[str, Rule] = {
     "logger.group": string(optional=True),
     "logger.dir": string(),
     "models.*.name": choice("zfnet", "alexnet"),
+    # Tables 2 and 3 (ablations/dvc.yaml; structure checked by zfnet.pipeline.ablations.validate)
+    "ablation": string(optional=True),
+    "ablations.runs.*.base": string(),
+    "ablations.ensembles.*": Rule(_names, "a non-empty list of distinct entries of ablations.runs"),
+    "ablations.checkpoint": choice("best", "last"),
     # visualize rules
     "visualize.models": Rule(lambda v: isinstance(v, list) and all(isinstance(x, str) and x for x in v),
                              "a list of entries of `models`, e.g. [zfnet, alexnet]"),
@@ -420,33 +425,37 @@ def _validate_recipe(cfg: DictConfig, key: str) -> None:
 def _expand(cfg: DictConfig, pattern: str) -> list[str]:
     if "*" not in pattern:
         return [pattern]
-    head, _, tail = pattern.partition(".*.")
+    head, _, tail = pattern.removesuffix(".*").partition(".*.")
     node = OmegaConf.select(cfg, head)
     if not isinstance(node, DictConfig):
         raise UserError(f"{head}: expected a mapping")
-    return [f"{head}.{child}.{tail}" for child in node.keys()]
+    return [f"{head}.{child}.{tail}" if tail else f"{head}.{child}" for child in node.keys()]
 
 
 def _validate_models(cfg: DictConfig) -> None:
     """The model to run must be configured, and each model's options must build (on 'meta', for free)."""
-    import torch
-
-    from zfnet.nets.models import build_model
-
     names = list(cfg.models.keys())
     if cfg.model not in names:
         raise UserError(f"model: {cfg.model!r} is not configured; expected one of: {', '.join(names)}")
     for key in names:
-        options = architecture(cfg, key)
-        name = options.pop("name")
-        try:
-            with torch.device("meta"):
-                build_model(name, num_classes=2, **options)
-        except UserError as err:
-            message = str(err)
-            prefix = "model."
-            raise UserError(f"models.{key}.{message[len(prefix):]}" if message.startswith(prefix)
-                            else f"models.{key}: {message}") from err
+        check_model(architecture(cfg, key), f"models.{key}")
+
+
+def check_model(options: dict[str, Any], key: str) -> None:
+    """Build the model `options` describe on 'meta' (no memory, no time); a UserError naming `key` if it fails."""
+    import torch
+
+    from zfnet.nets.models import build_model
+
+    options = {k: v for k, v in options.items() if k != "train"}
+    name = options.pop("name")
+    try:
+        with torch.device("meta"):
+            build_model(name, num_classes=2, **options)
+    except UserError as err:
+        message = str(err)
+        prefix = "model."
+        raise UserError(f"{key}.{message[len(prefix):]}" if message.startswith(prefix) else f"{key}: {message}") from err
 
 
 def write_params(path: Path | None = None, overrides: Iterable[str] = ()) -> Path:

@@ -1,0 +1,83 @@
+"""Stage `table2` (ablations/dvc.yaml): Table 2's single models and ensembles on the validation split.
+
+    dvc repro ablations/dvc.yaml          # trains every run, then this
+    python pipelines/table2.py [ablations.checkpoint=last]
+
+Each run of `ablations.ensembles` scores every validation image with the 10-crop test; an ensemble
+averages its members' softmax outputs. Writes `metrics/table2.json` (each entry's errors, each
+member's alone, and each ensemble's gain over its best and its average member), `plots/table2/`
+and one W&B run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from zfnet.data.prepare import PreparedSplit
+from zfnet.errors import UserError
+from zfnet.io import save_figure, write_text
+from zfnet.nets.training import load_trained
+from zfnet.pipeline import ablations, stage
+from zfnet.pipeline.tracking import Tracker
+from zfnet.studies.ensemble import average, ten_crop_softmax, topk_errors
+from zfnet.studies.figures import table2_figure
+from zfnet.studies.tables import TABLE2_COLUMNS, markdown, table2
+
+
+def main(cfg) -> None:
+    ablations.validate(cfg)
+    ensembles = {name: list(members) for name, members in cfg.ablations.ensembles.items()}
+    runs = list(dict.fromkeys(run for members in ensembles.values() for run in members))
+    checkpoints = {run: Path(cfg.paths.outputs) / ablations.SUBDIR / "train" / run / "checkpoints" /
+                   f"{cfg.ablations.checkpoint}.ckpt" for run in runs}
+    missing = [str(path) for path in checkpoints.values() if not path.is_file()]
+    if missing:
+        raise UserError(f"{missing[0]}: checkpoint not found ({len(missing)} of {len(runs)} runs of "
+                        "ablations.ensembles missing; run `dvc repro ablations/dvc.yaml` first)")
+    val = PreparedSplit(Path(cfg.paths.prepared) / "val")
+
+    scores, labels = {}, None
+    for run in tqdm(runs, desc="10-crop scores", unit="model"):
+        model, hparams = load_trained(checkpoints[run])
+        scores[run], run_labels = ten_crop_softmax(model, hparams["mean"], hparams["input_scale"], val, hparams["crop"])
+        if labels is not None and not (run_labels == labels).all():
+            raise UserError(f"{checkpoints[run]}: scored the validation split in another order than the others")
+        labels = run_labels
+    alone = {run: topk_errors(scores[run], labels) for run in runs}
+    errors = {name: topk_errors(average(scores[m] for m in members), labels) for name, members in ensembles.items()}
+    gains = {name: {"over_best_member": min(alone[m][0] for m in members) - errors[name][0],
+                    "over_mean_member": sum(alone[m][0] for m in members) / len(members) - errors[name][0]}
+             for name, members in ensembles.items() if len(members) > 1}
+
+    rows = table2(errors, ensembles)
+    text = markdown(rows, TABLE2_COLUMNS)
+    stage.log.info("Table 2 (error %%, ours at built-in scale beside the paper's ImageNet):\n%s", text)
+    for name, gain in gains.items():
+        stage.log.info("%s: top-1 error %.2f%% lower than its best member, %.2f%% lower than its average member",
+                       name, 100 * gain["over_best_member"], 100 * gain["over_mean_member"])
+
+    result = {
+        "entries": {name: {"members": len(ensembles[name]), "val_top1_error": errors[name][0],
+                           "val_top5_error": errors[name][1]} for name in ensembles},
+        "runs": {run: {"val_top1_error": top1, "val_top5_error": top5} for run, (top1, top5) in alone.items()},
+        "gain_top1": gains,
+        "images": len(labels),
+    }
+    with Tracker(cfg, "table2", name="table2") as tracker:
+        plots = stage.plot_dir(cfg, "table2")
+        write_text(plots / "table2.md", text)
+        save_figure(table2_figure(rows), plots / "table2.png")
+        tracker.images({"table2/figure": plots / "table2.png"})
+        columns = ["entry", "model", "members", *(f"{c} ours" for c in TABLE2_COLUMNS),
+                   *(f"{c} paper" for c in TABLE2_COLUMNS)]
+        tracker.table("table2/rows", columns, [[r["entry"], r["label"], len(r["members"]),
+                                                *(r["ours"][c] for c in TABLE2_COLUMNS),
+                                                *(r["paper"][c] for c in TABLE2_COLUMNS)] for r in rows])
+        tracker.summary(stage.flat_numbers(result, "table2/"))
+        stage.write_metrics(cfg, "table2", result)
+
+
+if __name__ == "__main__":
+    stage.run("table2", main)
