@@ -262,6 +262,8 @@ RULES: dict[str, Rule] = {
     "logger.entity": string(optional=True),
     "logger.mode": choice("offline", "online", "disabled"),
     "logger.group": string(optional=True),
+    "logger.name": string(optional=True),
+    "optimized_metric": string(optional=True),
     "logger.dir": string(),
     "models.*.name": choice("zfnet", "alexnet"),
     # Tables 2 and 3 (ablations/dvc.yaml; structure checked by zfnet.pipeline.ablations.validate)

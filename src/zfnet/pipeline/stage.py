@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from zfnet.errors import UserError
 from zfnet.pipeline import config as zconfig
+from zfnet.pipeline import multirun
 
 log = logging.getLogger("zfnet")
 
@@ -22,8 +23,10 @@ def run(stage: str, body: Callable[[DictConfig], None], argv: list[str] | None =
     """Parse `[--params FILE] [--print-config] key=value ...`, load and validate, run `body`.
 
     A UserError (bad config, bad input) ends the process with one line on stderr and exit code 2;
-    set ZFNET_DEBUG=1 to see the traceback instead.
+    set ZFNET_DEBUG=1 to see the traceback instead. `-m`/`--multirun` (or an `hparams_search=` choice)
+    runs the stage as a Hydra multirun instead (see zfnet.pipeline.multirun).
     """
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(
         prog=f"python pipelines/{stage}.py",
         description=f"zfnet pipeline stage '{stage}'. Overrides use Hydra syntax, e.g. prepare.size=128.",
@@ -31,11 +34,16 @@ def run(stage: str, body: Callable[[DictConfig], None], argv: list[str] | None =
     parser.add_argument("--params", type=Path, default=None,
                         help="start from this composed params file (what DVC uses) instead of conf/")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    parser.add_argument("-m", "--multirun", action="store_true",
+                        help="a Hydra multirun: sweeps (train.lr=0.005,0.01) or hparams_search=<conf/hparams_search/ name>")
     parser.add_argument("overrides", nargs="*", help="Hydra-style overrides: key=value, group=option")
-    args = parser.parse_args(argv)
     setup_logging()
     quiet_third_party()
     try:
+        if multirun.requested(argv):
+            multirun.run(stage, body, argv)
+            return
+        args = parser.parse_args(argv)
         cfg = zconfig.load(args.overrides, params_file=args.params)
         if args.print_config:
             print(zconfig.to_yaml(cfg), end="")

@@ -38,7 +38,7 @@ class Tracker:
             entity=log_cfg.entity,
             group=log_cfg.group or f"pipeline-{pipeline_fingerprint(cfg)}",
             job_type=stage,
-            name=name or stage,
+            name=log_cfg.get("name") or name or stage,
             config=OmegaConf.to_container(cfg, resolve=True),
             dir=str(run_dir),
             mode=mode,
