@@ -26,14 +26,15 @@ def run(*command, cwd, timeout=900):
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
-    """A git repository holding the tracked files, with params.yaml composed for experiment=smoke."""
+    """A git repository holding the tracked files, with params.yaml composed for experiment=smoke (and the
+    three-run ablations=smoke for Tables 2-3)."""
     root = tmp_path_factory.mktemp("repo")
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
     for name in filter(None, tracked.decode().split("\0")):
         if (REPO / name).is_file() and not name.startswith(("metrics/", "dvc.lock")):
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, root / name)
-    config.write_params(root / "params.yaml", ["experiment=smoke"])
+    config.write_params(root / "params.yaml", ["experiment=smoke", "ablations=smoke"])
     run("git", "init", "-q", cwd=root)
     run("git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A", cwd=root)
     run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "smoke", cwd=root)
@@ -62,6 +63,32 @@ def test_repro_runs_everything_then_finds_nothing_to_do(repo):
         runs.setdefault(record.job_type, set()).add(record.run_group)
     assert {"generate", "prepare", "train", "transfer"} <= set(runs)
     assert len(set().union(*runs.values())) == 1, "all stages of one pipeline run share one W&B group"
+
+
+def test_ablations_pipeline_trains_its_runs_then_tables_2_and_3(repo):
+    run("dvc", "repro", "train@zfnet", cwd=repo)  # (done already when the test above ran)
+    run("dvc", "repro", "ablations/dvc.yaml", cwd=repo)
+    stages = yaml.safe_load((repo / "ablations" / "dvc.lock").read_text())["stages"]
+    assert set(stages) == {"train@zfnet", "train@zfnet_fc2048", "train@zfnet_seed1", "table3", "table2"}
+    metrics = repo / "metrics"
+    ablated = {run: json.loads((metrics / "ablations" / f"train_{run}.json").read_text())
+               for run in ("zfnet", "zfnet_fc2048", "zfnet_seed1")}
+    main = json.loads((metrics / "train_zfnet.json").read_text())
+    assert ablated["zfnet"] == main, "the same model, seed and data train to the same numbers"
+    assert ablated["zfnet_seed1"] != main
+
+    table3 = json.loads((metrics / "table3.json").read_text())
+    assert table3["rows"]["zfnet_fc2048"]["ours"]["val_top1"] == round(100 * ablated["zfnet_fc2048"]["val_top1_error_10crop"], 2)
+    assert "alexnet" in table3["not_run"] and "zfnet" not in table3["not_run"]
+    table2 = json.loads((metrics / "table2.json").read_text())
+    # the ensemble stage's own 10-crop pass agrees with the train stage's test of the same checkpoint
+    assert table2["entries"]["zf"]["val_top1_error"] == pytest.approx(main["val_top1_error_10crop"])
+    assert table2["entries"]["zf_x5"]["members"] == 2
+    assert (repo / "plots" / "table3" / "table3.png").stat().st_size > 0
+    assert (repo / "plots" / "table2" / "table2.png").stat().st_size > 0
+
+    assert "Data and pipelines are up to date" in run("dvc", "repro", "ablations/dvc.yaml", cwd=repo)
+    assert "Data and pipelines are up to date" in run("dvc", "repro", cwd=repo), "the default pipeline is untouched"
 
 
 def test_exp_run_with_a_data_setting_is_listed_with_metrics(repo):

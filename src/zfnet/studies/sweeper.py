@@ -19,6 +19,7 @@ import functools
 import logging
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -64,6 +65,20 @@ def counted(trials: list[FrozenTrial]) -> list[FrozenTrial]:
     return [t for t in trials if t.state != TrialState.FAIL]
 
 
+def open_study(attempts: int = 20, **settings: Any) -> optuna.Study:
+    """Create or load the study; workers starting together on a new database race to create its tables."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    for attempt in range(attempts):
+        try:
+            return optuna.create_study(load_if_exists=True, **settings)
+        except SQLAlchemyError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.1 + 0.05 * attempt)
+    raise AssertionError("unreachable")
+
+
 def reseed(sampler: optuna.samplers.BaseSampler, seed: int | None, number: int) -> None:
     """Seed the sampler's random draws from (seed, trial number).
 
@@ -95,8 +110,8 @@ class ResumableOptunaSweeperImpl(OptunaSweeperImpl):
             raise ValueError("hydra.sweeper.sampler: the grid sampler is not supported here; use tpe or random")
         if isinstance(self.storage, str) and self.storage.startswith("sqlite:///"):
             Path(self.storage[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-        study = optuna.create_study(study_name=self.study_name, storage=self.storage, sampler=self.sampler,
-                                    directions=self._get_directions(), load_if_exists=True)
+        study = open_study(study_name=self.study_name, storage=self.storage, sampler=self.sampler,
+                           directions=self._get_directions())
         me = this_worker()
         rerun = stale_trials(study, me)
         for trial in rerun:

@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 import optuna  # noqa: E402
 from optuna.distributions import IntLogUniformDistribution, LogUniformDistribution  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
@@ -53,6 +54,7 @@ def sweep_figure(names: list[str], rows: list[dict[str, Any]], metric: str, mini
             ax.legend(fontsize=8)
         if name in log_axes:
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(name)
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
@@ -63,6 +65,7 @@ def sweep_figure(names: list[str], rows: list[dict[str, Any]], metric: str, mini
         history.scatter(numbers, values, color="tab:blue", s=24, label="trial")
         history.step(numbers, running, where="post", color="tab:red", label="best so far")
         history.legend(fontsize=8)
+    history.xaxis.set_major_locator(MaxNLocator(integer=True))
     history.set_xlabel("trial")
     history.set_ylabel(metric)
     history.grid(alpha=0.3)
