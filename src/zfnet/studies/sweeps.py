@@ -9,8 +9,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 import optuna  # noqa: E402
+from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 from optuna.distributions import IntLogUniformDistribution, LogUniformDistribution  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
