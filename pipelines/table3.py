@@ -29,7 +29,7 @@ def main(cfg) -> None:
     if not finished:
         raise UserError(f"{metrics_dir}: no finished run of ablations.runs (run `dvc repro ablations/dvc.yaml`, "
                         "or `python pipelines/train.py ablation=<run>`)")
-    rows = table3(finished, {run: cfg.ablations.runs[run].base for run in ablations.run_names(cfg)})
+    rows = table3(finished)
     missing = [row["run"] for row in rows if row["ours"]["val_top1"] is None]
     if missing:
         stage.log.info("table3: not run yet: %s", ", ".join(missing))

@@ -21,12 +21,12 @@ def percent(fraction: float | None) -> float | None:
     return None if fraction is None else round(100.0 * fraction, 2)
 
 
-def table3(run_metrics: dict[str, dict[str, Any]], base_of: dict[str, str]) -> list[dict[str, Any]]:
+def table3(run_metrics: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per row of the paper's Table 3, in its order.
 
-    `run_metrics` holds each finished run's metrics (a run missing from it is "not run": its numbers
-    are None); `base_of` maps each run to its base run (alexnet or zfnet). `delta_val_top1` is a row's
-    val top-1 minus its base's, ours and the paper's, the comparison Table 3 is about.
+    `run_metrics` holds each finished run's metrics under the row's name (a row missing from it is
+    "not run": its numbers are None). `delta_val_top1` is a row's val top-1 minus that of its base row
+    (the AlexNet replication or the ZF model), ours and the paper's: the comparison Table 3 is about.
     """
     printed = paper.numbers("table3_ablations")["rows"]
     rows = []
@@ -37,9 +37,9 @@ def table3(run_metrics: dict[str, dict[str, Any]], base_of: dict[str, str]) -> l
                      "paper": {column: theirs[column] for column in TABLE3_COLUMNS}})
     by_run = {row["run"]: row for row in rows}
     for row in rows:
-        base = by_run.get(base_of.get(row["run"], row["run"]))
+        base = by_run[printed[row["run"]]["base"]]
         for side in ("ours", "paper"):
-            value, reference = row[side]["val_top1"], base[side]["val_top1"] if base else None
+            value, reference = row[side]["val_top1"], base[side]["val_top1"]
             row[side]["delta_val_top1"] = (None if value is None or reference is None or base is row
                                            else round(value - reference, 2))
     return rows
