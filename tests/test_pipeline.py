@@ -31,7 +31,7 @@ def repo(tmp_path_factory):
     root = tmp_path_factory.mktemp("repo")
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
     for name in filter(None, tracked.decode().split("\0")):
-        if (REPO / name).is_file() and not name.startswith(("metrics/", "dvc.lock")):
+        if (REPO / name).is_file() and not name.startswith("metrics/") and not name.endswith("dvc.lock"):
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, root / name)
     config.write_params(root / "params.yaml", ["experiment=smoke", "ablations=smoke"])
