@@ -8,6 +8,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from zfnet.studies.sweeper import SURPLUS
+
 from conftest import REPO, read_wandb_records
 from test_visualize_stages import prepare_tiny
 
@@ -81,7 +83,7 @@ def test_two_workers_share_one_study_without_running_a_trial_twice(tmp_path, pre
         assert worker.wait(timeout=600) == 0, (tmp_path / log.name).read_text()[-3000:]
     trials = study_in(tmp_path).trials
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    dropped = [t for t in trials if t.user_attrs.get("zfnet_surplus")]
+    dropped = [t for t in trials if t.user_attrs.get(SURPLUS)]
     assert len(complete) == 3 and len(trials) == len(complete) + len(dropped)
     assert len({tuple(sorted(t.params.items())) for t in complete}) == 3, "each trial its own parameters"
     for trial in complete:

@@ -3,6 +3,7 @@
 import optuna
 from optuna.trial import TrialState
 
+from zfnet.studies.sweeper import SURPLUS
 from zfnet.studies.sweeps import log_scaled, sweep_figure, trial_rows
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -19,7 +20,7 @@ def small_study() -> optuna.Study:
         else:
             study.tell(trial, value + lr)
     surplus = study.ask()
-    study._storage.set_trial_user_attr(surplus._trial_id, "zfnet_surplus", True)
+    study._storage.set_trial_user_attr(surplus._trial_id, SURPLUS, True)
     study.tell(surplus, state=TrialState.FAIL)
     study.ask()  # still running: not in the table yet
     return study

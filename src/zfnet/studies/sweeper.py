@@ -69,14 +69,12 @@ def open_study(attempts: int = 20, **settings: Any) -> optuna.Study:
     """Create or load the study; workers starting together on a new database race to create its tables."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    for attempt in range(attempts):
+    for attempt in range(attempts - 1):
         try:
             return optuna.create_study(load_if_exists=True, **settings)
         except SQLAlchemyError:
-            if attempt == attempts - 1:
-                raise
             time.sleep(0.1 + 0.05 * attempt)
-    raise AssertionError("unreachable")
+    return optuna.create_study(load_if_exists=True, **settings)
 
 
 def reseed(sampler: optuna.samplers.BaseSampler, seed: int | None, number: int) -> None:

@@ -14,11 +14,13 @@ from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 from optuna.distributions import IntLogUniformDistribution, LogUniformDistribution  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
+from zfnet.studies.sweeper import SURPLUS  # noqa: E402
+
 
 def trial_rows(study: optuna.Study) -> tuple[list[str], list[dict[str, Any]]]:
     """(parameter names, one row per finished or failed trial: number, state, value, seconds, params)."""
     trials = [t for t in study.get_trials(deepcopy=False) if t.state in (TrialState.COMPLETE, TrialState.FAIL)
-              and not t.user_attrs.get("zfnet_surplus")]
+              and not t.user_attrs.get(SURPLUS)]
     names = sorted({name for t in trials for name in t.params})
     rows = []
     for trial in trials:
