@@ -29,7 +29,11 @@ SEARCH_GROUP = "hparams_search"
 
 def requested(argv: list[str]) -> bool:
     """Whether the command line asks for a multirun: -m, --multirun, or an `hparams_search` choice."""
-    return any(arg in MULTIRUN_FLAGS or arg.lstrip("+").startswith(f"{SEARCH_GROUP}=") for arg in argv)
+    return any(arg in MULTIRUN_FLAGS or _chooses_search(arg) for arg in argv)
+
+
+def _chooses_search(arg: str) -> bool:
+    return arg.lstrip("+").startswith(f"{SEARCH_GROUP}=")
 
 
 def run(stage: str, body: Callable[[DictConfig], Any], argv: list[str]) -> None:
@@ -41,8 +45,7 @@ def run(stage: str, body: Callable[[DictConfig], Any], argv: list[str]) -> None:
     if "--print-config" in argv:
         raise UserError("--print-config: not with -m; print one job's config with its overrides and no -m")
     overrides = [arg for arg in argv if arg not in MULTIRUN_FLAGS]
-    searching = any(o.lstrip("+").startswith(f"{SEARCH_GROUP}=") for o in overrides)
-    if not searching and not any(o.startswith("hydra.sweep.dir=") for o in overrides):
+    if not any(_chooses_search(o) for o in overrides) and not any(o.startswith("hydra.sweep.dir=") for o in overrides):
         overrides.insert(0, f"hydra.sweep.dir=outputs/multirun/{stage}-${{now:%Y-%m-%d_%H-%M-%S}}")
 
     @hydra.main(version_base="1.3", config_path=str(zconfig.conf_dir()), config_name=zconfig.CONFIG_NAME)
