@@ -1,5 +1,4 @@
 import os
-import struct
 from pathlib import Path
 
 import pytest
@@ -11,16 +10,16 @@ REPO = Path(__file__).resolve().parents[1]
 def read_wandb_records(path: Path, timeout: float = 30.0) -> list:
     """Decode an offline `run-<id>.wandb` file with wandb's own protobuf classes, once it is complete.
 
-    The file is a 7-byte header (':W&B', magic, version) followed by a LevelDB-style log: 32 KiB
-    blocks of chunks, each with a 7-byte header (crc32, length, type: 1 full, 2 first, 3 middle, 4 last).
-    wandb's service process writes it on its own schedule, so this polls until the whole file decodes
-    and holds the run's exit record, for up to `timeout` seconds, then fails saying what was missing.
+    (`zfnet.pipeline.wandb_runs.parse_records` reads the format.) wandb's service process writes it
+    on its own schedule, so this polls until the whole file decodes and holds the run's exit record, for up to `timeout` seconds, then fails saying what was missing.
     """
     import time
 
+    from zfnet.pipeline.wandb_runs import parse_records
+
     deadline = time.monotonic() + timeout
     while True:
-        records, problem = _parse_wandb_log(Path(path).read_bytes())
+        records, problem = parse_records(Path(path).read_bytes())
         if problem is None and not any(r.HasField("exit") for r in records):
             problem = f"no exit record among {len(records)} records"
         if problem is None:
@@ -28,48 +27,6 @@ def read_wandb_records(path: Path, timeout: float = 30.0) -> list:
         if time.monotonic() >= deadline:
             pytest.fail(f"{path} is incomplete after {timeout:g} s: {problem}", pytrace=False)
         time.sleep(0.05)
-
-
-def _parse_wandb_log(data: bytes) -> tuple[list, str | None]:
-    """The records of a run file and None, or the records read so far and why the rest is not readable."""
-    from google.protobuf.message import DecodeError
-    from wandb.proto import wandb_internal_pb2
-
-    if len(data) < 7 or data[:4] != b":W&B":
-        return [], f"no wandb header ({len(data)} bytes)"
-    block, header = 32768, 7
-    records, pending, offset = [], None, 7
-    while offset + header <= len(data):
-        space = block - offset % block
-        if space < header:
-            offset += space
-            continue
-        _, length, kind = struct.unpack("<IHB", data[offset:offset + header])
-        offset += header
-        if kind == 0 and length == 0:
-            continue
-        if offset + length > len(data):
-            return records, f"last chunk cut short at byte {len(data)}"
-        chunk, offset = data[offset:offset + length], offset + length
-        if kind in (1, 2):
-            pending = chunk
-        elif kind in (3, 4) and pending is not None:
-            pending += chunk
-        else:
-            return records, f"chunk of type {kind} out of order before byte {offset}"
-        if kind in (1, 4):
-            record = wandb_internal_pb2.Record()
-            try:
-                record.ParseFromString(pending)
-            except DecodeError as err:
-                return records, f"record {len(records)} does not decode ({err})"
-            records.append(record)
-            pending = None
-    if pending is not None:
-        return records, f"record {len(records)} is cut short"
-    if offset != len(data) and any(data[offset:]):
-        return records, f"{len(data) - offset} stray bytes at the end"
-    return records, None
 
 
 def random_model(name: str, size: int, **options):

@@ -11,8 +11,11 @@ import pytest
 import yaml
 
 from zfnet.pipeline import config
+from zfnet.report import wandb_report
 
+import browser
 from conftest import REPO, read_wandb_records
+from test_report_stage import SECTION_IDS
 
 pytestmark = pytest.mark.slow
 
@@ -65,6 +68,22 @@ def test_repro_runs_everything_then_finds_nothing_to_do(repo):
     assert len(set().union(*runs.values())) == 1, "all stages of one pipeline run share one W&B group"
 
 
+def test_the_report_comes_last_and_shows_every_section(repo):
+    """After `dvc repro`: the page opens in a browser, every W&B panel key was really logged by its stage
+    (renaming a logged key fails here), and Table 3 says "not run" until the ablations pipeline runs."""
+    run("dvc", "repro", cwd=repo)  # (done already when the test above ran)
+    summary = json.loads((repo / "metrics" / "report.json").read_text())
+    assert summary["wandb"]["missing_keys"] == []
+    assert summary["wandb"]["runs"] >= 20
+    assert "table3" in summary["not_run_sections"] and "fig5" not in summary["not_run_sections"]
+    assert {c["subject"] for c in summary["claims"] if c["section"] == "fig5"} == {"zfnet", "alexnet"}
+    wandb_report.validate(json.loads((repo / "reports" / "wandb_report.json").read_text()))
+    if browser.chromium_path() is None:
+        pytest.skip("no chromium on PATH (apt-get install -y chromium)")
+    result = browser.check_page(repo / "reports" / "index.html", repo / "plots" / "report" / "screenshot.png", SECTION_IDS)
+    browser.assert_page_ok(result)
+
+
 def test_ablations_pipeline_trains_its_runs_then_tables_2_and_3(repo):
     run("dvc", "repro", "train@zfnet", cwd=repo)  # (done already when the test above ran)
     run("dvc", "repro", "ablations/dvc.yaml", cwd=repo)
@@ -89,6 +108,12 @@ def test_ablations_pipeline_trains_its_runs_then_tables_2_and_3(repo):
 
     assert "Data and pipelines are up to date" in run("dvc", "repro", "ablations/dvc.yaml", cwd=repo)
     assert "Data and pipelines are up to date" in run("dvc", "repro", cwd=repo), "the default pipeline is untouched"
+
+    run("dvc", "repro", "--force", "--single-item", "report", cwd=repo)  # the report reads Table 3 once it exists
+    summary = json.loads((repo / "metrics" / "report.json").read_text())
+    assert "table3" not in summary["not_run_sections"]
+    assert any(c["section"] == "table3" and c["subject"] == "zfnet_fc2048" and c["verdict"] != "not run at this scale"
+               for c in summary["claims"])
 
 
 def test_exp_run_with_a_data_setting_is_listed_with_metrics(repo):

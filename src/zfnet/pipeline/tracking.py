@@ -104,6 +104,7 @@ def pipeline_fingerprint(cfg: DictConfig) -> str:
     """Same for every stage of one pipeline configuration (all settings but where logs go)."""
     container = OmegaConf.to_container(cfg, resolve=True)
     container.pop("logger", None)
+    container.pop("report", None)  # the report reads the pipeline's runs; how it is titled is not the pipeline
     container.pop("model", None)  # which model, run or dataset a stage handles is not part of the pipeline's identity
     container.pop("ablation", None)
     container.get("transfer", {}).pop("dataset", None)
