@@ -86,8 +86,8 @@ def main(cfg) -> None:
     logged: dict[str, set[str]] = {}
     for run in runs:
         logged.setdefault(run.job_type, set()).update(run.logged())
-    for section in sections:  # panels over stages with no run in this group would stay empty
-        section.panels = [p for p in section.panels if p.job_type in logged]
+    for section in sections:  # panels over stages with no run in this group, or with no key, would stay empty
+        section.panels = [p for p in section.panels if p.job_type in logged and p.keys]
     missing = wandb_report.missing_keys(sections, logged)
     if missing:
         stage.log.warning("report: %d panel keys were not logged by their stage's runs: %s", len(missing), ", ".join(missing))

@@ -114,7 +114,8 @@ def lower_layers_converge_first(evolution: dict | None, model: str) -> Verdict:
             return rules.unknown(claim, model, CONVERGENCE_RULE, evolution is not None, f"{layer} distances")
         settled[layer] = sum(v / values[0] for v in values) / len(values)
     if len(settled) < 3:
-        return rules.unknown(claim, model, CONVERGENCE_RULE, evolution is not None, "distances of 3 or more layers")
+        return rules.unknown(claim, model, CONVERGENCE_RULE, evolution is not None,
+                             "3 or more snapshots of 3 or more layers")
     rho = rank_correlation(range(len(settled)), list(settled.values()))
     evidence = "A = " + ", ".join(f"{layer} {a:.2f}" for layer, a in settled.items()) + f"; rho = {rho:.2f}"
     if math.isnan(rho):  # every layer settled alike: no order to judge

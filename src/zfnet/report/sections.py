@@ -279,8 +279,8 @@ def table2(r: Results) -> Section:
                                   dig(r.get("train_zfnet"), "val_top1_error_10crop", None), p["rows"]["zf"]["val_top1"],
                                   r.real("imagenet"), r.get("train_zfnet") is not None)],
         panels=[Panel("bar", ("final/val_top1_error_10crop", "final/train_top1_error"), "train", "single nets"),
-                Panel("scalar", ("table2/entries/zf_x5/val_top1_error", "table2/entries/zf_x5_and_big/val_top1_error"),
-                      "table2", "ensembles"),
+                Panel("scalar", tuple(f"table2/entries/{e}/val_top1_error" for e in ("zf_x5", "zf_x5_and_big")
+                                      if number(dig(t2, f"entries.{e}.val_top1_error", None)) is not None), "table2", "ensembles"),
                 _media("table2", ["table2/figure"], "Table 2")],
         notes="" if t2 else "The ensembles come from `dvc repro ablations/dvc.yaml` (16 training runs); not run here.")
 
@@ -296,7 +296,8 @@ def table3(r: Results) -> Section:
         tables=[Table(["row", "paper train / val top-1 %", "ours train / val top-1 %"], rows)],
         images=r.images("table3/table3.png"),
         verdicts=claims.ablations(t3, r.val_images),
-        panels=[Panel("bar", tuple(f"table3/{key}/ours/val_top1" for key in p["rows"]), "table3", "val top-1, ours"),
+        panels=[Panel("bar", tuple(f"table3/{key}/ours/val_top1" for key in p["rows"]
+                                   if number(dig(t3, f"rows.{key}.ours.val_top1", None)) is not None), "table3", "val top-1, ours"),
                 _media("table3", ["table3/figure"], "Table 3")],
         notes=("Run `dvc repro ablations/dvc.yaml` (16 training runs), then `dvc repro -f report`." if t3 is None else
                "Read from metrics/table3.json as last written by the ablations pipeline (not a dependency of "
@@ -316,6 +317,8 @@ def _accuracy_rows(r: Results, dataset: str, printed: dict) -> list[list[str]]:
 def _caltech(r: Results, dataset: str, key: str, number_: int, title: str) -> Section:
     p, t = paper.numbers(key), r.get(f"transfer_{dataset}")
     sizes = sorted(p["pretrained"], key=int)
+    ran = dig(t, f"{r.models[0]}", {}) or {}
+    few = min(set(ran.get("pretrained", {})) & set(ran.get("scratch", {})), key=int, default=sizes[0])  # as logged
     return Section(
         f"table{number_}", title, f"{p['caption']}.", _transfer_config(r, dataset), _status(t),
         tables=[Table(["", "per class", "paper %", *(f"{m} %" for m in r.models)], _accuracy_rows(r, dataset, p))],
@@ -324,8 +327,8 @@ def _caltech(r: Results, dataset: str, key: str, number_: int, title: str) -> Se
                   *(claims.absolute(f"pretrained accuracy with {sizes[-1]} per class ({p['pretrained'][sizes[-1]]['mean']}%)",
                                     f"{m}, {dataset}", dig(t, f"{m}.pretrained.{sizes[-1]}.mean", None),
                                     p["pretrained"][sizes[-1]]["mean"], r.real(dataset), t is not None) for m in r.models)],
-        panels=[Panel("bar", tuple(f"transfer/{dataset}/{m}/{method}/15/mean" for m in r.models for method in ("pretrained", "scratch")),
-                      "transfer", "pretrained vs scratch, 15 per class"),
+        panels=[Panel("bar", tuple(f"transfer/{dataset}/{m}/{method}/{few}/mean" for m in r.models for method in ("pretrained", "scratch")),
+                      "transfer", f"pretrained vs scratch, {few} per class"),
                 _media("transfer", [f"transfer/{dataset}/{'table4' if dataset == 'caltech101' else 'fig9'}"], title)])
 
 
@@ -375,8 +378,9 @@ def table7(r: Results) -> Section:
         images=r.images("transfer_caltech101/table7_layers.png", "transfer_caltech256/table7_layers.png"),
         verdicts=[v for d in ("caltech101", "caltech256") for m in r.models
                   for v in claims.rises_with_depth(r.get(f"transfer_{d}"), m, d)],
-        panels=[Panel("bar", tuple(f"transfer/{d}/{m}/layers/svm/{layer}/mean" for d in ("caltech101",) for m in r.models
-                                   for layer in ("1", "2", "3", "4", "5", "7")), "transfer", "SVM accuracy per layer"),
+        panels=[Panel("bar", tuple(f"transfer/caltech101/{m}/layers/svm/{layer}/mean" for m in r.models
+                                   for layer in sorted(dig(r.get("transfer_caltech101"), f"{m}.layers.svm", {}) or {}, key=int)),
+                      "transfer", "SVM accuracy per layer"),
                 _media("transfer", [f"transfer/{d}/table7_layers" for d in ("caltech101", "caltech256")], "per layer")])
 
 
