@@ -71,14 +71,17 @@ def _table(table: Table) -> str:
 
 
 def _verdicts(verdicts: list[Verdict], with_section: list[str] | None = None) -> str:
-    columns = ["claim", "subject", "verdict", "evidence", "rule"]
+    """The verdicts as a table; the page's summary (`with_section`) links each to its section instead of its rule."""
+    columns = ["claim", "subject", "verdict", "evidence"] + ([] if with_section else ["rule"])
     if with_section:
         columns.insert(0, "section")
     rows = []
     for i, v in enumerate(verdicts):
-        cells = [_text(v.claim), _text(v.subject), _badge(v.verdict), _text(v.evidence), f'<span class="rule">{_text(v.rule)}</span>']
+        cells = [_text(v.claim), _text(v.subject), _badge(v.verdict), _text(v.evidence)]
         if with_section:
             cells.insert(0, f'<a href="#{with_section[i]}">{with_section[i]}</a>')
+        else:
+            cells.append(f'<span class="rule">{_text(v.rule)}</span>')
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     head = "".join(f"<th>{c}</th>" for c in columns)
     return f'<table class="verdicts"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
@@ -128,7 +131,7 @@ def _summary(sections: list[Section]) -> str:
     counts = Counter(v.verdict for v in verdicts)
     line = ", ".join(f"{_badge(k)} {counts.get(k, 0)}" for k in VERDICTS)
     return (f'<section id="claims"><h2>Every claim</h2><p>{len(verdicts)} verdicts: {line}.</p>'
-            "<p>Each verdict is computed from the metrics files by the rule printed beside it. "
+            "<p>Each verdict is computed from the metrics files by the rule printed beside it in its section. "
             f"{_badge(NOT_RUN)}: the stage did not run, or the claim needs the paper's own data. "
             f"{_badge(CANNOT_DECIDE)}: a number it needs is missing or NaN, or the evidence is in between.</p>"
             + _verdicts(verdicts, where) + "</section>")
