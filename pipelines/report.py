@@ -97,7 +97,9 @@ def main(cfg) -> None:
         title=cfg.report.title, scale=scale(results), commit=git_commit(),
         experiment=os.environ.get("DVC_EXP_NAME", ""), group=group,
         runs=[(r.job_type, r.name, r.id, run_url(r)) for r in runs],
-        notes=[] if runs else [f"No W&B run of group {group} under {cfg.logger.dir}/wandb."])
+        notes=[f"No W&B run of group {group} under {cfg.logger.dir}/wandb."] if not runs else
+              [] if all(run_url(r) for r in runs) else
+              ["Offline runs have no page yet: `wandb sync wandb/offline-run-*` uploads them (see the README)."])
     write_text(out / "index.html", html.render(sections, header))
 
     report = wandb_report.build(sections, entity=entity or "offline", project=cfg.logger.project, group=group,
