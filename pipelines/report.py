@@ -7,7 +7,8 @@
 Reads every stage's `metrics/<stage>.json` (and Tables 2 and 3 from the ablations pipeline when they
 exist), the figures under `plots/`, and the pipeline's W&B runs from their local files. Writes
 `reports/index.html` (self-contained: images embedded, no scripts, no network), `reports/wandb_report.json`
-(the W&B report's spec, validated offline) and `metrics/report.json` (every claim's verdict). A stage
+(the W&B report's spec, validated offline), `reports/wandb_runs.json` (the group's runs, and any panel key
+they did not log) and `metrics/report.json` (every claim's verdict). A stage
 that has not run shows as "not run"; a number that is missing or NaN makes its verdict "cannot decide".
 """
 
@@ -107,12 +108,14 @@ def main(cfg) -> None:
     spec = wandb_report.spec(report)
     wandb_report.validate(spec)
     write_json(out / "wandb_report.json", spec)
+    write_json(out / "wandb_runs.json", {  # what this machine's W&B folder holds: not a (deterministic) metric
+        "group": group, "missing_keys": missing,
+        "runs": [{"job_type": r.job_type, "name": r.name, "id": r.id, "url": run_url(r)} for r in runs]})
 
     verdicts = [{"section": s.id, **asdict(v)} for s in sections for v in s.verdicts]
     counts = Counter(v["verdict"] for v in verdicts)
     summary = {"counts": {k: counts.get(k, 0) for k in VERDICTS}, "claims": verdicts,
-               "not_run_sections": [s.id for s in sections if s.status != "ran"],
-               "wandb": {"group": group, "runs": len(runs), "missing_keys": missing}}
+               "not_run_sections": [s.id for s in sections if s.status != "ran"]}
     stage.log.info("report: %s; %s", ", ".join(f"{k} {n}" for k, n in summary["counts"].items()), out / "index.html")
 
     with Tracker(cfg, "report", name="report") as tracker:

@@ -73,11 +73,13 @@ def test_the_report_comes_last_and_shows_every_section(repo):
     (renaming a logged key fails here), and Table 3 says "not run" until the ablations pipeline runs."""
     run("dvc", "repro", cwd=repo)  # (done already when the test above ran)
     summary = json.loads((repo / "metrics" / "report.json").read_text())
-    assert summary["wandb"]["missing_keys"] == []
+    runs = json.loads((repo / "reports" / "wandb_runs.json").read_text())
+    assert runs["missing_keys"] == []
     stage_runs = [r for r in (next(rec.run for rec in read_wandb_records(f) if rec.HasField("run"))
                               for f in (repo / "wandb").glob("offline-run-*/run-*.wandb"))
-                  if r.run_group == summary["wandb"]["group"] and r.job_type != "report"]
-    assert summary["wandb"]["runs"] == len(stage_runs) >= 18  # each stage once, the summaries log none
+                  if r.run_group == runs["group"] and r.job_type != "report"]
+    assert sorted(r["id"] for r in runs["runs"]) == sorted(r.run_id for r in stage_runs)
+    assert len(stage_runs) >= 18  # each stage once; the summaries log none
     assert "table3" in summary["not_run_sections"] and "fig5" not in summary["not_run_sections"]
     assert {c["subject"] for c in summary["claims"] if c["section"] == "fig5"} == {"zfnet", "alexnet"}
     wandb_report.validate(json.loads((repo / "reports" / "wandb_report.json").read_text()))
@@ -114,7 +116,8 @@ def test_ablations_pipeline_trains_its_runs_then_tables_2_and_3(repo):
 
     run("dvc", "repro", "--force", "--single-item", "report", cwd=repo)  # the report reads Table 3 once it exists
     summary = json.loads((repo / "metrics" / "report.json").read_text())
-    assert "table3" not in summary["not_run_sections"] and summary["wandb"]["missing_keys"] == []
+    assert "table3" not in summary["not_run_sections"]
+    assert json.loads((repo / "reports" / "wandb_runs.json").read_text())["missing_keys"] == []
     assert any(c["section"] == "table3" and c["subject"] == "zfnet_fc2048" and c["verdict"] != "not run at this scale"
                for c in summary["claims"])
 
