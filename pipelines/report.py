@@ -26,10 +26,10 @@ from omegaconf import OmegaConf
 from zfnet.errors import UserError
 from zfnet.io import write_json, write_text
 from zfnet.pipeline import stage
-from zfnet.pipeline.tracking import Tracker, pipeline_fingerprint
+from zfnet.pipeline.tracking import Tracker, pipeline_group, wandb_mode
 from zfnet.pipeline.wandb_runs import find_runs
 from zfnet.report import claims, html, wandb_report
-from zfnet.report.sections import TRANSFER_SETS, Results, build_sections, scale
+from zfnet.report.sections import Results, build_sections, scale
 from zfnet.report.spec import VERDICTS
 
 
@@ -39,7 +39,7 @@ def metric_stems(cfg) -> list[str]:
     per_model = [f"{kind}_{m}" for kind in ("visualize", "evolution", "occlusion", "correspondence", "invariance")
                  for m in models]
     return ["generate", "prepare", *(f"train_{m}" for m in cfg.models), *per_model, "architecture",
-            *(f"transfer_{d}" for d in TRANSFER_SETS), "table2", "table3"]
+            *(f"transfer_{d}" for d in cfg.transfer.roots), "table2", "table3"]
 
 
 def load_metrics(folder: Path, stems: list[str]) -> dict[str, dict | None]:
@@ -67,10 +67,6 @@ def git_commit() -> str:
     return commit + (" + uncommitted changes" if dirty else "")
 
 
-def wandb_mode(cfg) -> str:
-    return os.environ.get("WANDB_MODE") or cfg.logger.mode
-
-
 def main(cfg) -> None:
     entity = cfg.report.entity or cfg.logger.entity
     publish = cfg.report.publish == "auto" and wandb_mode(cfg) == "online"
@@ -82,7 +78,7 @@ def main(cfg) -> None:
                       OmegaConf.to_container(cfg, resolve=True), claims.paper_size_parameters())
     sections = build_sections(results)
 
-    group = cfg.logger.group or f"pipeline-{pipeline_fingerprint(cfg)}"
+    group = pipeline_group(cfg)
     runs = find_runs(Path(cfg.logger.dir) / "wandb", group)
     logged: dict[str, set[str]] = {}
     for run in runs:
@@ -93,24 +89,26 @@ def main(cfg) -> None:
     if missing:
         stage.log.warning("report: %d panel keys were not logged by their stage's runs: %s", len(missing), ", ".join(missing))
 
-    out = Path(cfg.report.dir)
+    urls = [run_url(r) for r in runs]
     header = html.Header(
         title=cfg.report.title, scale=scale(results), commit=git_commit(),
         experiment=os.environ.get("DVC_EXP_NAME", ""), group=group,
-        runs=[(r.job_type, r.name, r.id, run_url(r)) for r in runs],
+        runs=[(r.job_type, r.name, r.id, url) for r, url in zip(runs, urls)],
         notes=[f"No W&B run of group {group} under {cfg.logger.dir}/wandb."] if not runs else
-              [] if all(run_url(r) for r in runs) else
+              [] if all(urls) else
               ["Offline runs have no page yet: `wandb sync wandb/offline-run-*` uploads them (see the README)."])
-    write_text(out / "index.html", html.render(sections, header))
-
+    page = html.render(sections, header)
     report = wandb_report.build(sections, entity=entity or "offline", project=cfg.logger.project, group=group,
                                 title=cfg.report.title, description=f"{header.scale}. Commit {header.commit}.")
     spec = wandb_report.spec(report)
     wandb_report.validate(spec)
+
+    out = Path(cfg.report.dir)  # written once everything is built: a failure above leaves no report
+    write_text(out / "index.html", page)
     write_json(out / "wandb_report.json", spec)
     write_json(out / "wandb_runs.json", {  # what this machine's W&B folder holds: not a (deterministic) metric
         "group": group, "missing_keys": missing,
-        "runs": [{"job_type": r.job_type, "name": r.name, "id": r.id, "url": run_url(r)} for r in runs]})
+        "runs": [{"job_type": r.job_type, "name": r.name, "id": r.id, "url": url} for r, url in zip(runs, urls)]})
 
     verdicts = [{"section": s.id, **asdict(v)} for s in sections for v in s.verdicts]
     counts = Counter(v["verdict"] for v in verdicts)

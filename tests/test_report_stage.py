@@ -82,7 +82,7 @@ def test_a_partial_pipeline_reports_what_ran_and_not_run_for_the_rest(partial):
         assert {c["verdict"] for c in summary["claims"] if c["section"] == section} == {"not run at this scale"}
     assert sum(summary["counts"].values()) == len(summary["claims"])
     page = (root / "reports" / "index.html").read_text()
-    assert "3.8" in page and "1.6" in page and "<script" not in page
+    assert "ours 3.8 -&gt; 1.6" in page and "<script" not in page  # the verdict's evidence, as rendered
 
 
 def test_the_page_links_the_runs_of_its_group_only(partial):
@@ -121,7 +121,9 @@ def test_a_nan_metric_cannot_decide(tmp_path):
     run_report(tmp_path, "logger.mode=disabled")
     summary = json.loads((tmp_path / "metrics" / "report.json").read_text())
     assert verdict(summary, "table2", "ZF has a lower top-1")["verdict"] == "cannot decide"
-    assert "missing" in (tmp_path / "reports" / "index.html").read_text()
+    # Table 2's row for one ZF net shows the paper's 38.4 / 16.5 beside ours: missing, not a number
+    assert "<td>1 convnet as per Fig. 3</td><td>38.4</td><td>16.5</td><td>missing</td>" in (
+        tmp_path / "reports" / "index.html").read_text()
 
 
 def test_a_corrupt_metrics_file_is_one_line_and_writes_nothing(tmp_path, capsys):

@@ -1,13 +1,11 @@
 """Reading W&B runs back from their local files (the report's source of run ids and logged keys)."""
 
-from pathlib import Path
-
 from zfnet.pipeline.wandb_runs import RunInfo, find_runs, parse_records
 
 
 def test_a_logged_image_counts_as_its_key_and_its_parents():
     # wandb stores an image logged under "a/b" as the leaves "a/b/_type", "a/b/path", ...
-    run = RunInfo("id", "g", "train", "train", "p", "", Path("x"), keys={"evolution/zfnet/conv1/_type", "epoch"})
+    run = RunInfo("id", "g", "train", "train", "p", "", keys={"evolution/zfnet/conv1/_type", "epoch"})
     assert {"evolution/zfnet/conv1", "evolution/zfnet", "epoch"} <= run.logged()
     assert "evolution/zfnet/conv2" not in run.logged()
 

@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from zfnet.errors import UserError
 from zfnet.pipeline import config as zconfig
-from zfnet.pipeline.tracking import pipeline_fingerprint
+from zfnet.pipeline.tracking import pipeline_group
 
 SUBDIR = "ablations"  # under paths.outputs, paths.metrics and paths.plots
 
@@ -51,7 +51,7 @@ def run_config(cfg: DictConfig, run: str) -> DictConfig:
     if seed is not None:
         out.seed = seed
     # Every run of the study shares the W&B group of the pipeline whose params it was launched with.
-    out.logger.group = cfg.logger.group or f"pipeline-{pipeline_fingerprint(cfg)}"
+    out.logger.group = pipeline_group(cfg)
     out.train.snapshot_epochs = []  # Fig. 4's snapshots: not needed here, and 50 MB each
     for key in ("outputs", "metrics", "plots"):
         out.paths[key] = f"{cfg.paths[key]}/{SUBDIR}"

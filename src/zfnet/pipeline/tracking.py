@@ -26,9 +26,7 @@ class Tracker:
         import wandb
 
         log_cfg = cfg.logger
-        mode = os.environ.get("WANDB_MODE") or log_cfg.mode
-        if mode == "dryrun":
-            mode = "offline"
+        mode = wandb_mode(cfg)
         run_dir = Path(log_cfg.dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         self._wandb = wandb
@@ -36,7 +34,7 @@ class Tracker:
         self.run = wandb.init(
             project=log_cfg.project,
             entity=log_cfg.entity,
-            group=log_cfg.group or f"pipeline-{pipeline_fingerprint(cfg)}",
+            group=pipeline_group(cfg),
             job_type=stage,
             name=log_cfg.get("name") or name or stage,
             config=OmegaConf.to_container(cfg, resolve=True),
@@ -98,6 +96,17 @@ class Tracker:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self.finish(exit_code=0 if exc_type is None else 1)
+
+
+def wandb_mode(cfg: DictConfig) -> str:
+    """offline | online | disabled: WANDB_MODE in the environment wins over `logger.mode`."""
+    mode = os.environ.get("WANDB_MODE") or cfg.logger.mode
+    return "offline" if mode == "dryrun" else mode
+
+
+def pipeline_group(cfg: DictConfig) -> str:
+    """The W&B group of every run of this pipeline configuration: `logger.group`, or a hash of the params."""
+    return cfg.logger.group or f"pipeline-{pipeline_fingerprint(cfg)}"
 
 
 def pipeline_fingerprint(cfg: DictConfig) -> str:

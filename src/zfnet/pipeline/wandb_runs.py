@@ -23,10 +23,8 @@ class RunInfo:
     name: str
     project: str
     entity: str
-    path: Path
     started: float = 0.0                      # start time (seconds since the epoch)
     keys: set[str] = field(default_factory=set)  # history and summary keys, "/"-joined when nested
-    finished: bool = False
 
     def logged(self) -> set[str]:
         """Its keys and every "/"-prefix of them: a logged image "a/b" is stored as "a/b/_type", ..."""
@@ -83,15 +81,13 @@ def run_info(path: Path) -> RunInfo | None:
     if run is None:
         return None
     info = RunInfo(id=run.run_id, group=run.run_group, job_type=run.job_type, name=run.display_name,
-                   project=run.project, entity=run.entity, path=Path(path),
+                   project=run.project, entity=run.entity,
                    started=run.start_time.seconds + run.start_time.nanos / 1e9)
     for record in records:
         if record.HasField("history"):
             info.keys.update(_key(item) for item in record.history.item)
         elif record.HasField("summary"):
             info.keys.update(_key(item) for item in record.summary.update)
-        elif record.HasField("exit"):
-            info.finished = True
     info.keys = {k for k in info.keys if k and not k.startswith("_")}
     return info
 
