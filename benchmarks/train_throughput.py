@@ -2,13 +2,18 @@
 
     python benchmarks/train_throughput.py                       # the default pipeline's zfnet (half width, 112 px)
     python benchmarks/train_throughput.py --model alexnet --width 1 --size 224 --batch 128 --channels-last
+    python benchmarks/train_throughput.py --compile             # also both loops with torch.compile'd networks
     python benchmarks/train_throughput.py --width 0.05 --size 64 --batch 4 --steps 3 --warmup 1 \\
         --repeats 1 --gemm-size 128                               # tiny: a smoke run, not a measurement
 
-Both loops train the same model on the same in-memory batches (mean-subtracted uint8 images, the
-paper's crops and flips, SGD with momentum and weight decay, filter RMS renormalization after each
-step; the pipeline's recipe from params.yaml), so the ratio Lightning / plain isolates what the
-Lightning side (zfnet.nets.training.Classifier and the Trainer) adds. Achieved GFLOP/s counts the
+Both loops train the same model on the same in-memory batches (uint8 NHWC, as the pipeline's loader
+hands them over, cropped, flipped and mean-subtracted on the device by `train_inputs`; SGD with
+momentum and weight decay, filter RMS renormalization after each step; the pipeline's recipe from
+params.yaml), so the ratio Lightning / plain isolates what the Lightning side
+(zfnet.nets.training.Classifier and the Trainer) adds. The Lightning loop gets the batches whole
+(`batch_size=None`), as `PreparedData` gives them. With `--compile` each round also runs both loops
+with the network under torch.compile (its compilation falls in the untimed warm-up steps: keep
+`--warmup` at 1 or more) and reports compiled / eager. Achieved GFLOP/s counts the
 multiply-adds of every conv and fc layer (x2 for FLOPs, x3 for forward + backward); its share of a
 float32 square matmul measured in the same run is the GEMM share. Each round times the GEMM, the
 plain loop and the Lightning loop in turn (fresh models, same seed); the best of `--repeats` rounds
@@ -47,6 +52,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="side of the float32 square matmul baseline (default 4096)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--channels-last", action="store_true", help="channels_last memory format in both loops")
+    parser.add_argument("--compile", action="store_true", help="also time both loops with torch.compile'd networks")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write a JSON summary to PATH")
     args = parser.parse_args(argv)
     for name in ("width", "size", "batch", "steps", "repeats", "gemm_size"):
@@ -54,6 +60,8 @@ def parse_args(argv=None) -> argparse.Namespace:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     if not 0 <= args.warmup < args.steps:
         parser.error("--warmup must be at least 0 and less than --steps (some steps must be timed)")
+    if args.compile and args.warmup < 1:
+        parser.error("--compile needs --warmup of 1 or more (the first step compiles)")
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be positive")
     args.stored = args.size * 8 // 7  # the paper's 256/224 ratio
@@ -97,9 +105,9 @@ def training_flops_per_image(args) -> float:
     return 2 * 3 * sum(macs)
 
 
-def plain_loop(batches: list, mean: torch.Tensor, args) -> float:
+def plain_loop(batches: list, mean: torch.Tensor, args, compile: bool = False) -> float:
     """The recipe written out with the library's functions; images/s over the timed steps."""
-    from zfnet.data.loading import batch_generator, normalize, random_crops
+    from zfnet.data.loading import batch_generator, train_inputs
     from zfnet.nets.models import build_model, clip_filter_rms_
 
     torch.manual_seed(0)
@@ -107,6 +115,8 @@ def plain_loop(batches: list, mean: torch.Tensor, args) -> float:
     model = build_model(args.model, NUM_CLASSES, **options).train()
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if compile:
+        model.compile()
     optimizer = torch.optim.SGD(model.parameters(), lr=RECIPE["lr"], momentum=RECIPE["momentum"],
                                 weight_decay=RECIPE["weight_decay"])
     start = None
@@ -114,9 +124,9 @@ def plain_loop(batches: list, mean: torch.Tensor, args) -> float:
         if step == args.warmup:
             start = time.perf_counter()
         generator = batch_generator(0, 0, step)
-        x = random_crops(normalize(images, mean, RECIPE["input_scale"]), args.size, generator)
-        if args.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = train_inputs(images, mean, args.size, generator, scale=RECIPE["input_scale"])  # channels_last strides
+        if not args.channels_last:
+            x = x.contiguous()
         loss = F.cross_entropy(model(x), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -125,14 +135,14 @@ def plain_loop(batches: list, mean: torch.Tensor, args) -> float:
     return (len(batches) - args.warmup) * args.batch / (time.perf_counter() - start)
 
 
-def lightning_loop(batches: list, mean: torch.Tensor, args) -> float:
+def lightning_loop(batches: list, mean: torch.Tensor, args, compile: bool = False) -> float:
     """zfnet.nets.training.Classifier under a pl.Trainer, as the train stage runs it; images/s over the timed steps.
 
     One short validation batch follows the epoch (the Classifier's epoch-end bookkeeping needs it); it
     falls outside the timed steps.
     """
     import pytorch_lightning as pl
-    from torch.utils.data import DataLoader, TensorDataset
+    from torch.utils.data import DataLoader
 
     from zfnet.nets.training import Classifier
 
@@ -153,11 +163,9 @@ def lightning_loop(batches: list, mean: torch.Tensor, args) -> float:
 
     torch.manual_seed(0)
     module = Classifier(arch(args), num_classes=NUM_CLASSES, mean=mean, crop=args.size,
-                        channels_last=args.channels_last, **RECIPE)
-    images = torch.cat([b[0] for b in batches])
-    labels = torch.cat([b[1] for b in batches])
-    train = DataLoader(TensorDataset(images, labels), batch_size=args.batch, shuffle=False)
-    val = DataLoader(TensorDataset(images[:args.batch], labels[:args.batch]), batch_size=args.batch)
+                        channels_last=args.channels_last, compile=compile, **RECIPE)
+    train = DataLoader(batches, batch_size=None, shuffle=False)  # whole batches, as PreparedData yields them
+    val = DataLoader(batches[:1], batch_size=None)
     timer = Timer()
     trainer = pl.Trainer(accelerator="cpu", devices=1, max_epochs=1, limit_val_batches=1, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
@@ -180,16 +188,19 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     generator = torch.Generator().manual_seed(0)
-    shape = (args.batch, 3, args.stored, args.stored)
+    shape = (args.batch, args.stored, args.stored, 3)
     batches = [(torch.randint(0, 256, shape, dtype=torch.uint8, generator=generator),
                 torch.randint(0, NUM_CLASSES, (args.batch,), generator=generator)) for _ in range(args.steps)]
     mean = torch.full((3, args.stored, args.stored), 120.0)
 
-    gemm = plain = lightning = 0.0
+    gemm = plain = lightning = plain_compiled = lightning_compiled = 0.0
     for _ in range(args.repeats):
         gemm = max(gemm, gemm_gflops(args.gemm_size))
         plain = max(plain, plain_loop(batches, mean, args))
         lightning = max(lightning, lightning_loop(batches, mean, args))
+        if args.compile:
+            plain_compiled = max(plain_compiled, plain_loop(batches, mean, args, compile=True))
+            lightning_compiled = max(lightning_compiled, lightning_loop(batches, mean, args, compile=True))
     gflop = training_flops_per_image(args) / 1e9
     summary = {
         "model": f"{args.model} width {args.width}", "size": args.size, "batch": args.batch, "steps": args.steps,
@@ -201,17 +212,26 @@ def main(argv=None) -> None:
         "ratio_lightning_to_plain": lightning / plain,
         "gemm_share": {"plain": plain * gflop / gemm, "lightning": lightning * gflop / gemm},
     }
+    lines = [(f"float32 GEMM ({args.gemm_size}^2)", f"{gemm:10.1f} GFLOP/s"),
+             ("training GFLOP per image", f"{gflop:10.3f}"),
+             ("plain PyTorch loop", f"{plain:10.1f} images/s = {plain * gflop:.1f} GFLOP/s"),
+             ("Lightning loop", f"{lightning:10.1f} images/s = {lightning * gflop:.1f} GFLOP/s"),
+             ("Lightning / plain", f"{lightning / plain:10.3g}"),
+             ("GEMM share (plain)", f"{plain * gflop / gemm:10.3g}"),
+             ("GEMM share (Lightning)", f"{lightning * gflop / gemm:10.3g}")]
+    if args.compile:
+        summary["compiled"] = {"images_per_s": {"plain": plain_compiled, "lightning": lightning_compiled},
+                               "ratio_to_eager": {"plain": plain_compiled / plain,
+                                                  "lightning": lightning_compiled / lightning}}
+        lines += [("plain loop, compiled", f"{plain_compiled:10.1f} images/s"),
+                  ("Lightning loop, compiled", f"{lightning_compiled:10.1f} images/s"),
+                  ("compiled / eager (plain)", f"{plain_compiled / plain:10.3g}"),
+                  ("compiled / eager (Lightning)", f"{lightning_compiled / lightning:10.3g}")]
     print(f"{args.model} width {args.width} at {args.size}px, batch {args.batch}, {args.steps} steps "
           f"({args.warmup} untimed), best of {args.repeats}, {torch.get_num_threads()} threads"
           + (", channels_last" if args.channels_last else ""))
-    for label, text in ((f"float32 GEMM ({args.gemm_size}^2)", f"{gemm:10.1f} GFLOP/s"),
-                        ("training GFLOP per image", f"{gflop:10.3f}"),
-                        ("plain PyTorch loop", f"{plain:10.1f} images/s = {plain * gflop:.1f} GFLOP/s"),
-                        ("Lightning loop", f"{lightning:10.1f} images/s = {lightning * gflop:.1f} GFLOP/s"),
-                        ("Lightning / plain", f"{lightning / plain:10.3g}"),
-                        ("GEMM share (plain)", f"{plain * gflop / gemm:10.3g}"),
-                        ("GEMM share (Lightning)", f"{lightning * gflop / gemm:10.3g}")):
-        print(f"{label + ':':28s}{text}")
+    for label, text in lines:
+        print(f"{label + ':':30s}{text}")
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2) + "\n")
 

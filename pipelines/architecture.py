@@ -162,7 +162,8 @@ def compare(model, hparams, images, shift_inputs, window: int, cfg) -> tuple[dic
     shift_noise, _ = F.model_shift_sensitivity(noisy, arch.shift_layer, shift_inputs, shifts, vis.batch_size)
     del noisy
 
-    top = top_activations(model, images.batches(vis.batch_size), ["conv2"], k=1)["conv2"]
+    batches = images.batches(vis.batch_size, cfg.trainer.num_workers, next(model.parameters()).device)
+    top = top_activations(model, batches, ["conv2"], k=1)["conv2"]
     maps = choose_maps(responsive_maps(top), arch.conv2_maps, cfg.seed, "conv2")
     field = receptive_window(model, "conv2")
     raw = project_top(Deconvnet(model, vis.normalize_down), images, "conv2", top, maps, vis.batch_size)

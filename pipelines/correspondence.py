@@ -25,6 +25,10 @@ class means and of the class stds. Zeros: see `zfnet.probes.correspondence` (bot
 
 Outputs: metrics/correspondence_<model>.json; plots/correspondence_<model>/{table1,fig8}.png;
 W&B: both figures and a table of every number beside the paper's.
+
+With `data.name` other than synthetic (experiment=paper) and `root` null, the built-in faces are not
+generated: the stage writes {"ran": false, "reason"} as its metrics and a NOT_RUN.txt in its plot folder
+(`zfnet.pipeline.not_run`), and the report shows Table 1 as not run.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from zfnet.data.prepare import BadImage, load_rgb
 from zfnet.errors import UserError
 from zfnet.io import save_figure
 from zfnet.nets.training import load_trained
-from zfnet.pipeline import stage
+from zfnet.pipeline import not_run, stage
 from zfnet.pipeline.tracking import Tracker
 from zfnet.probes.correspondence import (
     draw_statistics,
@@ -71,8 +75,13 @@ EXAMPLES_PER_CLASS = 2  # Fig. 8 rows per class
 def main(cfg) -> None:
     key, corr = cfg.model, cfg.correspondence
     started = time.perf_counter()
-    model, hparams = load_trained(stage.checkpoint_path(cfg, key), device_for(cfg.trainer.accelerator))
     root = Path(corr.root or Path(cfg.paths.synthetic) / "imagenet")
+    reason = not_run.builtin_reason(cfg, root, "correspondence.root",
+                                    "a folder of images with part boxes in a metadata.jsonl")
+    if reason:
+        not_run.write(cfg, f"correspondence_{key}", reason, plots=[f"correspondence_{key}"])
+        return
+    model, hparams = load_trained(stage.checkpoint_path(cfg, key), device_for(cfg.trainer.accelerator))
     if not root.is_dir():
         raise UserError(f"correspondence.root: {root}: folder not found (expected images and a metadata.jsonl)")
     size, crop, scale = hparams["mean"].shape[-1], hparams["crop"], float(hparams["input_scale"])

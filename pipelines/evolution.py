@@ -7,6 +7,10 @@ of a fixed random subset of feature maps per layer, over the chosen images, is p
 The maps are drawn once, among those that fire at the last snapshot, and stay the same at every
 epoch; each epoch finds its own strongest image and position for them.
 
+The images: `visualize.evolution.images` of the `visualize.evolution.split` split, a seeded subset, or
+all of them (null) as the paper (and experiment=paper) does; the default run takes 500 of its 3,000.
+They are read anew per snapshot, by `trainer.num_workers` DataLoader processes.
+
 Outputs: plots/evolution_<model>/evolution_<layer>.png (rows: maps, columns: epochs) and
 convergence.png (each layer's distance to its last-snapshot weights, ||w_e - w_last|| / ||w_last||,
 per epoch: a layer that has converged sits near 0); metrics/evolution_<model>.json (per layer and
@@ -61,7 +65,7 @@ def main(cfg) -> None:
     maps: dict[str, list[int]] = {}
     for epoch in reversed(epochs):  # the last first: it picks the maps
         model = final if epoch == epochs[-1] else load_trained(snapshots[epoch], device)[0]
-        top = top_activations(model, images.batches(vis.batch_size), layers, k=1)
+        top = top_activations(model, images.batches(vis.batch_size, cfg.trainer.num_workers, device), layers, k=1)
         if not maps:
             maps = {layer: choose_maps(responsive_maps(top[layer]), vis.evolution.maps, cfg.seed, layer)
                     for layer in layers}

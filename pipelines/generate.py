@@ -80,7 +80,9 @@ def write_placeholder(out_dir: Path, data_name: str) -> None:
     """A valid, tiny output so the pipeline's shape does not depend on the dataset."""
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
-        (tmp / "NOT_GENERATED.txt").write_text(f"data.name={data_name}: the built-in dataset is not used.\n")
+        (tmp / "NOT_GENERATED.txt").write_text(
+            f"data.name={data_name}: the built-in dataset is not used. Stages still pointed at it (correspondence.root "
+            "null, transfer.roots.<dataset> left at their defaults) write \"not run\" (README: Paper scale).\n")
 
 
 if __name__ == "__main__":

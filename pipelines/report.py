@@ -25,7 +25,7 @@ from omegaconf import OmegaConf
 
 from zfnet.errors import UserError
 from zfnet.io import write_json, write_text
-from zfnet.pipeline import stage
+from zfnet.pipeline import not_run, stage
 from zfnet.pipeline.tracking import Tracker, pipeline_group, wandb_mode
 from zfnet.pipeline.wandb_runs import find_runs
 from zfnet.report import claims, html, wandb_report
@@ -43,7 +43,8 @@ def metric_stems(cfg) -> list[str]:
 
 
 def load_metrics(folder: Path, stems: list[str]) -> dict[str, dict | None]:
-    """Parsed metrics files; None for a file that does not exist (its stage has not run)."""
+    """Parsed metrics files; None for a file that does not exist or says {"ran": false} (its stage has not
+    run: `zfnet.pipeline.not_run`)."""
     loaded = {}
     for name in stems:
         path = folder / f"{name}.json"
@@ -54,7 +55,20 @@ def load_metrics(folder: Path, stems: list[str]) -> dict[str, dict | None]:
             loaded[name] = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise UserError(f"{path}: not a JSON metrics file ({err})") from None
+        if not_run.reason_of(loaded[name]) is not None:
+            loaded[name] = None
     return loaded
+
+
+def not_run_reasons(folder: Path, stems: list[str]) -> dict[str, str]:
+    """{stem: reason} of the stages whose metrics file says they did not run."""
+    reasons = {}
+    for name in stems:
+        path = folder / f"{name}.json"
+        reason = not_run.reason_of(json.loads(path.read_text())) if path.is_file() else None
+        if reason is not None:
+            reasons[name] = reason
+    return reasons
 
 
 def git_commit() -> str:
@@ -76,6 +90,7 @@ def main(cfg) -> None:
         publish = False
     results = Results(load_metrics(Path(cfg.paths.metrics), metric_stems(cfg)), Path(cfg.paths.plots),
                       OmegaConf.to_container(cfg, resolve=True), claims.paper_size_parameters())
+    reasons = not_run_reasons(Path(cfg.paths.metrics), metric_stems(cfg))
     sections = build_sections(results)
 
     group = pipeline_group(cfg)
@@ -94,9 +109,10 @@ def main(cfg) -> None:
         title=cfg.report.title, scale=scale(results), commit=git_commit(),
         experiment=os.environ.get("DVC_EXP_NAME", ""), group=group,
         runs=[(r.job_type, r.name, r.id, url) for r, url in zip(runs, urls)],
-        notes=[f"No W&B run of group {group} under {cfg.logger.dir}/wandb."] if not runs else
-              [] if all(urls) else
-              ["Offline runs have no page yet: `wandb sync wandb/offline-run-*` uploads them (see the README)."])
+        notes=([f"No W&B run of group {group} under {cfg.logger.dir}/wandb."] if not runs else
+               [] if all(urls) else
+               ["Offline runs have no page yet: `wandb sync wandb/offline-run-*` uploads them (see the README)."])
+        + [f"Not run: {stem}: {reason}" for stem, reason in reasons.items()])
     page = html.render(sections, header)
     report = wandb_report.build(sections, entity=entity or "offline", project=cfg.logger.project, group=group,
                                 title=cfg.report.title, description=f"{header.scale}. Commit {header.commit}.")
@@ -114,6 +130,8 @@ def main(cfg) -> None:
     counts = Counter(v["verdict"] for v in verdicts)
     summary = {"counts": {k: counts.get(k, 0) for k in VERDICTS}, "claims": verdicts,
                "not_run_sections": [s.id for s in sections if s.status != "ran"]}
+    if reasons:  # stages that said why they did not run (zfnet.pipeline.not_run)
+        summary["not_run_stages"] = reasons
     stage.log.info("report: %s; %s", ", ".join(f"{k} {n}" for k, n in summary["counts"].items()), out / "index.html")
 
     with Tracker(cfg, "report", name="report") as tracker:

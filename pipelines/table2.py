@@ -24,6 +24,7 @@ from zfnet.pipeline.tracking import Tracker
 from zfnet.studies.ensemble import average, ten_crop_softmax, topk_errors
 from zfnet.studies.figures import table2_figure
 from zfnet.studies.tables import TABLE2_COLUMNS, markdown, table2
+from zfnet.viz.visualize import device_for
 
 
 def main(cfg) -> None:
@@ -40,8 +41,9 @@ def main(cfg) -> None:
 
     scores, labels = {}, None
     for run in tqdm(runs, desc="10-crop scores", unit="model"):
-        model, hparams = load_trained(checkpoints[run])
-        scores[run], run_labels = ten_crop_softmax(model, hparams["mean"], hparams["input_scale"], val, hparams["crop"])
+        model, hparams = load_trained(checkpoints[run], device_for(cfg.trainer.accelerator))
+        scores[run], run_labels = ten_crop_softmax(model, hparams["mean"], hparams["input_scale"], val, hparams["crop"],
+                                                    num_workers=cfg.trainer.num_workers)
         if labels is not None and not (run_labels == labels).all():
             raise UserError(f"{checkpoints[run]}: scored the validation split in another order than the others")
         labels = run_labels

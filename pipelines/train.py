@@ -6,15 +6,17 @@
     python pipelines/train.py hparams_search=zfnet_optuna  # an Optuna sweep (Hydra multirun; also -m)
 
 The recipe is `train` with `models.<model>.train` merged over it (the AlexNet baseline keeps
-Krizhevsky's: no filter renormalization). An interrupted run (Ctrl-C, kill -9) resumes from
-`checkpoints/last.ckpt` on the next call with the same settings; a finished run, or one with other
-settings, starts over.
+Krizhevsky's: no filter renormalization). An interrupted run (Ctrl-C, kill -9, a SLURM requeue) resumes
+from `checkpoints/last.ckpt` on the next call with the same settings, data and training code, also on
+another number of devices with the same global batch (`train.batch_size`; the data order then differs
+from the uninterrupted run's: exact replay only at the same world size). A finished run is tested again
+without training. A folder holding checkpoints of a run with other settings, data or code is never
+deleted: the stage stops with one line naming what changed, and `train.restart=true` moves that run
+aside, to `<paths.outputs>/moved_aside/train/<model>-<time>/`, and starts over (`zfnet.nets.runs`).
 """
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -26,12 +28,23 @@ from zfnet.data.loading import PreparedData
 from zfnet.errors import UserError
 from zfnet.io import save_figure, write_text
 from zfnet.nets.evaluation import curves_csv, images_per_s, run_metrics, ten_crop_errors
-from zfnet.nets.runs import device_count, make_trainer, mark_run, resumable, run_fingerprint
+from zfnet.nets.runs import (
+    RunPlan,
+    device_count,
+    make_trainer,
+    move_aside,
+    plan_run,
+    record_run,
+    run_components,
+    training_code,
+)
 from zfnet.nets.training import Classifier, NonFiniteLoss
 from zfnet.pipeline import ablations, stage
 from zfnet.pipeline.config import architecture, recipe
 from zfnet.pipeline.tracking import Tracker
 from zfnet.viz.figures import curves_figure, filter_mosaic, image_grid
+
+DATA_FILES = ("train/index.json", "val/index.json", "train/mean.npy")  # under paths.prepared: what training reads
 
 
 def main(cfg) -> dict | None:
@@ -47,16 +60,18 @@ def main(cfg) -> dict | None:
     if train["batch_size"] % world_size:
         raise UserError(f"train.batch_size: {train['batch_size']} does not split evenly over {world_size} devices")
 
-    # The settings as training sees them (the recipe after the per-model merge), and what else changes numbers.
-    settings = {"seed": cfg.seed, "arch": architecture(cfg, key), "recipe": train, "world_size": world_size,
-                **{k: cfg.trainer[k] for k in ("precision", "channels_last", "deterministic")}}
-    run_id = run_fingerprint(json.dumps(settings, sort_keys=True),
-                             [prepared / "train" / "index.json", prepared / "val" / "index.json",
-                              prepared / "train" / "mean.npy", Path(__file__)])
-    resume = resumable(out_dir, run_id)
-    if rank_zero_only.rank == 0 and not resume:
-        shutil.rmtree(out_dir, ignore_errors=True)
-        mark_run(out_dir, run_id, complete=False)
+    # What a resumed run must share with the interrupted one: the settings as training sees them (the recipe
+    # after the per-model merge, less `restart`; not the world size: the global batch is in the recipe), what
+    # else changes numbers, the prepared data and the training code.
+    settings = {"seed": cfg.seed, "models": {key: architecture(cfg, key)},
+                "train": {k: v for k, v in train.items() if k != "restart"},
+                "trainer": {k: cfg.trainer[k] for k in ("precision", "channels_last", "deterministic", "compile")}}
+    components = run_components(settings, {name: prepared / name for name in DATA_FILES}, training_code(Path(__file__)))
+    plan = plan_run(out_dir, components, restart=train["restart"])  # every rank: the same answer, or a UserError
+    resume = plan.resume
+    if rank_zero_only.rank == 0:
+        take_over(cfg, key, out_dir, plan, world_size, train["batch_size"])
+        record_run(out_dir, components, world_size, complete=plan.complete)
 
     data = PreparedData(prepared, batch_size=train["batch_size"] // world_size,
                         num_workers=cfg.trainer.num_workers, seed=cfg.seed)
@@ -66,12 +81,16 @@ def main(cfg) -> dict | None:
         lr=train["lr"], momentum=train["momentum"], weight_decay=train["weight_decay"],
         lr_factor=train["lr_factor"], lr_patience=train["lr_patience"], renorm_radius=train["renorm_radius"],
         flip=train["flip"], input_scale=train["input_scale"], seed=cfg.seed, channels_last=cfg.trainer.channels_last,
+        compile=cfg.trainer.compile, finite_check_every=cfg.trainer.finite_check_every,
     )
     tracker = Tracker(cfg, "train", name=f"train-{key}") if rank_zero_only.rank == 0 else None
     logger = WandbLogger(experiment=tracker.run) if tracker and not tracker.run.disabled else False
     trainer, best = make_trainer(out_dir, cfg.trainer, train["epochs"], train["snapshot_epochs"], logger)
     last = out_dir / "checkpoints" / "last.ckpt"
-    if resume:
+    if plan.complete:
+        stage.log.info("%s finished all %d epochs with these settings: nothing to train, testing %s again", key,
+                       train["epochs"], out_dir / "checkpoints" / "best.ckpt")
+    elif resume:
         stage.log.info("resuming %s from %s", key, last)
     try:
         trainer.fit(module, datamodule=data, ckpt_path=last if resume else None, weights_only=True)
@@ -91,7 +110,8 @@ def main(cfg) -> dict | None:
         module.load_state_dict(torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"])
         device = "cuda" if cfg.trainer.accelerator in ("gpu", "cuda") and torch.cuda.is_available() else "cpu"
         history = module.history
-        metrics = {**run_metrics(history, ten_crop_errors(module, data.val_split, train["crop"], device)),
+        metrics = {**run_metrics(history, ten_crop_errors(module, data.val_split, train["crop"], device,
+                                                              num_workers=cfg.trainer.num_workers)),
                    "classes": data.num_classes, "parameters": sum(p.numel() for p in module.model.parameters())}
         throughput = images_per_s(history)
         stage.log.info("%s: 10-crop val top-1 error %.3f, top-5 error %.3f (best epoch %d), %.0f images/s", key,
@@ -109,8 +129,19 @@ def main(cfg) -> dict | None:
         tracker.summary({**{f"final/{k}": v for k, v in metrics.items()}, "checkpoints": checkpoints,
                          "best_checkpoint": str(best_path), "train/images_per_s_mean": throughput})
         stage.write_metrics(cfg, f"train_{key}", metrics)
-        mark_run(out_dir, run_id, complete=True)
+        record_run(out_dir, components, world_size, complete=True)
     return metrics
+
+
+def take_over(cfg, key: str, out_dir: Path, plan: RunPlan, world_size: int, batch_size: int) -> None:
+    """Rank 0, before training: move a run that is not continued aside (never delete it); log a new world size."""
+    if plan.move_aside:
+        moved = move_aside(out_dir, Path(cfg.paths.outputs) / "moved_aside" / "train")
+        stage.log.warning("%s: moved the run that was in %s to %s (%s); starting over", key, out_dir, moved, plan.reason)
+    if plan.resume and plan.world_size and plan.world_size != world_size:
+        stage.log.warning("%s: resuming on %d devices instead of %d: per-device batch %d -> %d (global batch %d); the "
+                          "data order now differs from an uninterrupted run's", key, world_size, plan.world_size,
+                          batch_size // plan.world_size, batch_size // world_size, batch_size)
 
 
 if __name__ == "__main__":

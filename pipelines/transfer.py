@@ -23,6 +23,7 @@ one W&B run with the tables as wandb.Tables.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,7 @@ import numpy as np
 from zfnet import paper
 from zfnet.io import save_figure, write_text
 from zfnet.nets.training import load_trained
-from zfnet.pipeline import stage
+from zfnet.pipeline import not_run, stage
 from zfnet.pipeline.config import architecture, recipe
 from zfnet.pipeline.tracking import Tracker
 from zfnet.transfer import datasets, features, protocol, scratch
@@ -40,6 +41,12 @@ from zfnet.viz.visualize import device_for
 
 def main(cfg) -> None:
     name, tcfg = cfg.transfer.dataset, cfg.transfer
+    reason = not_run.builtin_reason(cfg, tcfg.roots[name], f"transfer.roots.{name}", "the real dataset's root")
+    if reason:  # the built-in stand-in is not generated (data.name != synthetic): say so in the metrics
+        not_run.write(cfg, f"transfer_{name}", reason, plots=[f"transfer_{name}"],
+                      folders=[Path(cfg.paths.outputs) / "transfer" / name])
+        write_text(Path(cfg.paths.plots) / "curves" / f"transfer_{name}.csv", plot_csv(name, {}))
+        return
     listings = list_data(cfg, name)
     if name != "pascal":
         for key, sizes in (("sizes", tcfg[name].sizes), ("scratch_sizes", tcfg[name].scratch_sizes),
@@ -91,7 +98,8 @@ def decode(cfg, name: str, listings: dict[str, datasets.Listing], size: int, tra
            ) -> dict[str, datasets.TargetSet]:
     """The listed images decoded at `size` as the prepare stage does; skipped files logged and reported
     (a W&B table and outputs/transfer/<dataset>/skipped.tsv, as the prepare stage reports its own)."""
-    data = {split: datasets.decode(listing, size, workers=cfg.workers or 1) for split, listing in listings.items()}
+    workers = cfg.workers or os.cpu_count() or 1  # null: every core, as for generate and prepare
+    data = {split: datasets.decode(listing, size, workers=workers) for split, listing in listings.items()}
     for split, target in data.items():
         stage.log.info("%s %s: %d images of %d classes at %d px, %d skipped", name, split, len(target.images),
                        len(target.classes), size, len(target.skipped))
@@ -154,12 +162,20 @@ def scratch_curve(cfg, key: str, target: datasets.TargetSet, sizes) -> dict[str,
             fold = protocol.sample_fold(target.labels, n, tcfg.test_per_class, tcfg.seed, f)
             module = scratch.train_from_scratch(arch, target.images[fold.train], target.labels[fold.train],
                                                 len(target.classes), settings, tcfg.scratch.epochs, seed=tcfg.seed + f,
-                                                accelerator=cfg.trainer.accelerator)
+                                                **scratch_trainer(cfg))
             scores.append(protocol.mean_class_accuracy(scratch.predict(module, target.images[fold.test]),
                                                        target.labels[fold.test]))
             stage.log.info("%s from scratch, %d/class, fold %d: %.3f", key, n, f + 1, scores[-1])
         table[str(n)] = {**protocol.mean_std(scores), "folds": scores}
     return table
+
+
+def scratch_trainer(cfg) -> dict:
+    """The from-scratch runs' Trainer options: the train stage's (`trainer.*`), with their own loader
+    workers and memory format (`transfer.scratch.num_workers`, `transfer.scratch.channels_last`)."""
+    options = {k: cfg.trainer[k] for k in ("accelerator", "precision", "deterministic", "benchmark")}
+    own = cfg.transfer.scratch
+    return {**options, "num_workers": own.num_workers, "channels_last": own.channels_last}
 
 
 # ----------------------------------------------------------------------------- outputs

@@ -53,7 +53,8 @@ def main(cfg) -> None:
     images = image_set(split, hparams, subset(len(split), vis.top9.images, cfg.seed))
 
     started = time.perf_counter()
-    top = top_activations(model, images.batches(vis.batch_size), layers, k=vis.top9.k)
+    top = top_activations(model, images.batches(vis.batch_size, cfg.trainer.num_workers, device), layers,
+                          k=vis.top9.k)
     seconds = time.perf_counter() - started
     stage.log.info("%s: top-%d of %d maps in %d layers over %d images in %.1f s (%.0f images/s)", key,
                    vis.top9.k, sum(len(t.values) for t in top.values()), len(layers), len(images), seconds,

@@ -28,14 +28,23 @@ SMOKE = {
         "lines": ["plain PyTorch loop:", "Lightning loop:", "float32 GEMM (128^2):"],
         "json": [("ratio_lightning_to_plain",), ("gemm_share", "plain"), ("gemm_share", "lightning")],
     },
-    "benchmarks/gpu_training.py": {  # on the CPU here: exercises every path, measures nothing
-        "args": ["--device", "cpu", "--models", "zfnet", "--width", "0.05", "--size", "64", "--batch", "4",
-                 "--steps", "3", "--warmup", "1", "--lightning-steps", "3"],
-        "ratios": ["zfnet 32 channels_last / 32 contiguous", "zfnet bf16 channels_last / 32 contiguous",
-                   "zfnet Lightning DDP / plain"],
-        "lines": ["zfnet plain loop, 32 contiguous:", "zfnet Lightning DDP (1 device, 32 channels_last):"],
-        "json": [("models", "zfnet", "ratio_to_fp32_contiguous", "bf16 contiguous"),
-                 ("models", "zfnet", "ratio_lightning_to_plain")],
+    "benchmarks/dvc_status.py": {  # 200 empty files: DVC's start-up dominates, so the ratios are near 1
+        "args": ["--files", "200", "--per-folder", "50", "--repeats", "1"],
+        "ratios": ["dvc status, directory / manifest", "no-op dvc repro, directory / manifest",
+                   "first dvc repro, directory / manifest"],
+        "lines": ["tree: 200 files in 4 folders", "manifest walk alone: 200 files", "dvc status: directory"],
+        "json": [("ratios", "status"), ("ratios", "repro"), ("ratios", "first_repro")],
+    },
+    "benchmarks/gpu_training.py": {  # on the CPU here: exercises every arm but compile, measures nothing
+        "args": ["--device", "cpu", "--width", "0.05", "--size", "64", "--batches", "4", "--images", "48",
+                 "--steps", "3", "--warmup", "1", "--workers", "1", "--classes", "4", "--no-compile"],
+        "ratios": ["zfnet batch 4 end to end / plain resident", "zfnet batch 4 lightning/resident / plain resident",
+                   "zfnet batch 4 lightning/resident crop=loop / plain resident",
+                   "zfnet batch 4 lightning/resident strategy=ddp / plain resident"],
+        "lines": ["zfnet batch 4, plain/resident:", "zfnet batch 4, lightning/loader-0:",
+                  "zfnet batch 4: 70 ImageNet epochs at the end-to-end rate:"],
+        "json": [("models", "zfnet", "batches", "4", "end_to_end_ratio"),
+                 ("models", "zfnet", "batches", "4", "ratio_to_plain_resident", "loader/only")],
     },
     "benchmarks/occlusion.py": {
         "args": ["--width", "0.1", "--size", "64", "--patch", "16", "--stride", "8", "--extra-patches", "8",
@@ -61,6 +70,27 @@ SMOKE = {
         "lines": ["memory, top-9 pass over 8 images:", "memory, top-9 pass over 32 images:",
                   "memory, all conv maps of 32 images:"],
         "json": [("throughput", "ratio_top9_to_inference_full"), ("throughput", "ratio_top9_to_inference_features")],
+    },
+    "benchmarks/stage_rates.py": {  # every stage kernel once, at a tiny size; the projection from the paper config
+        "args": ["--width", "0.05", "--size", "64", "--prepared-size", "72", "--batch", "2", "--batches", "1",
+                 "--repeats", "1", "--gemm-size", "128"],
+        "ratios": [f"GEMM share ({kernel})" for kernel in ("train", "ten_crop", "top9", "evolution", "occlusion",
+                                                            "invariance", "correspondence", "transfer_features",
+                                                            "scratch")],
+        "lines": ["float32 GEMM (128^2):", "experiment=paper (", "  evolution@<model>: evolution ",
+                  "  transfer@caltech256: transfer_features "],
+        "json": [("gemm_gflops",), ("kernels", "occlusion", "images_per_s"), ("kernels", "train", "gflop_per_image"),
+                 ("projected", "evolution@<model>", "gpu_seconds"), ("projected", "transfer@caltech256", "gpu_seconds")],
+    },
+    "benchmarks/jpeg_codec.py": {  # photographs only (no --data), 64 px
+        "args": ["--photo-crops", "8", "--size", "64", "--decode-images", "16", "--repeats", "1",
+                 "--loader-images", "16", "--batch", "8", "--qualities", "90"],
+        "ratios": ["raw / jpeg size, photos, quality 90", "simplejpeg / Pillow", "torchvision CPU / Pillow",
+                   "loader jpeg / raw"],
+        "lines": ["1. size and fidelity at 64 px", "ImageNet-2012 train at quality 90:", "2. decode rate, one thread",
+                  "3. PreparedSplit.get_batch"],
+        "json": [("sources", "photos", "qualities", "90", "ratio_raw_to_jpeg"), ("projection", "imagenet_train_gb"),
+                 ("decode", "per_core", "simplejpeg"), ("loader", "ratio_jpeg_to_raw")],
     },
 }
 
@@ -114,3 +144,29 @@ def test_tiny_run(name, tmp_path):
         for key in path:
             value = value[key]
         positive_number(str(value))
+
+
+def test_stage_rates_loading_on_a_tiny_prepared_split(tmp_path):
+    """benchmarks/stage_rates.py --prepared: the loading side on a real (tiny) prepared split, each rate and
+    ratio a finite positive number."""
+    import numpy as np
+    from PIL import Image
+
+    from zfnet.data.prepare import prepare_split
+
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        (tmp_path / "raw" / label).mkdir(parents=True)
+        for i in range(4):
+            pixels = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "raw" / label / f"{i}.png")
+    prepare_split(tmp_path / "raw", tmp_path / "prepared", 36, compute_mean=True, workers=1, progress=False)
+    summary = tmp_path / "loading.json"
+    out = run("benchmarks/stage_rates.py", "--loading-only", "--prepared", str(tmp_path / "prepared"), "--size", "32",
+              "--batch", "2", "--batches", "1", "--repeats", "1", "--workers", "2", "--json", str(summary)).stdout
+    for label in ("inputs batched, in process", "reads, 1 worker", "reads, 2 workers"):
+        found = re.findall(rf"^loading, {re.escape(label)} / before:\s+(\S+)\s*$", out, flags=re.MULTILINE)
+        assert len(found) == 1, out
+        positive_number(found[0])
+    rates = json.loads(summary.read_text())["loading"]
+    assert len(rates) == 4 and all(positive_number(str(rate)) for rate in rates.values())

@@ -172,3 +172,23 @@ def test_annotations_land_on_the_pixels_the_stage_loads(tmp_path, orientation):
     ys, xs = np.nonzero(dark)
     assert abs(xs.min() - note.box[0]) <= 1 and abs(xs.max() + 1 - note.box[2]) <= 1
     assert abs(ys.min() - note.box[1]) <= 1 and abs(ys.max() + 1 - note.box[3]) <= 1
+
+
+def test_without_the_builtin_faces_the_stage_says_not_run(workspace, tmp_path):
+    """data.name=imagenet (experiment=paper) with correspondence.root null: the built-in faces are not
+    generated, so the stage writes {"ran": false, "reason"} and a note, and loads no checkpoint (none exists)."""
+    (tmp_path / "imagenet").mkdir()
+    cfg = config.load(["data=imagenet", f"data.root={tmp_path}/imagenet", f"paths.synthetic={tmp_path}/synthetic",
+                       f"paths.outputs={tmp_path}/no_outputs", f"paths.metrics={tmp_path}/metrics",
+                       f"paths.plots={tmp_path}/plots", "logger.mode=disabled", "model=zfnet"])
+    load_stage("correspondence").main(cfg)
+    result = json.loads((tmp_path / "metrics" / "correspondence_zfnet.json").read_text())
+    assert result["ran"] is False and set(result) == {"ran", "reason"}
+    assert result["reason"].startswith(f"correspondence.root={tmp_path}/synthetic/imagenet is the built-in data, "
+                                       "which data.name=imagenet does not generate")
+    assert (tmp_path / "plots" / "correspondence_zfnet" / "NOT_RUN.txt").read_text() == result["reason"] + "\n"
+
+
+def test_with_its_own_faces_the_stage_runs_on_any_data(workspace):
+    result = run(workspace, "model=zfnet", "data=imagenet", f"data.root={workspace}/faces")
+    assert "ran" not in result and result["images"] == 12

@@ -94,3 +94,12 @@ def test_a_bad_value_is_one_line_naming_the_key(workspace, capsys, override, key
 def test_the_smoke_experiment_composes():
     cfg = config.load(["experiment=smoke"])
     assert cfg.invariance.layer1 == "pool1" and cfg.train.crop == 64
+
+
+def test_on_imagenet_without_the_builtin_data_it_runs_without_the_symmetry_claim(workspace, tmp_path):
+    """experiment=paper's case: data.name=imagenet, no classes file, the built-in data not generated
+    (paths.synthetic absent): (i) and (ii) are measured, (iii) and the re-rendered scenes are left out."""
+    result = run(workspace, "data=imagenet", "invariance.classes_file=null", "invariance.images=3",
+                 f"paths.synthetic={tmp_path}/synthetic", f"paths.metrics={tmp_path}", f"paths.plots={tmp_path}")
+    assert result["rotation"]["symmetry"] is None and "rerendered" not in result
+    assert isinstance(result["claims"]["i_translation"], bool) and result["claims"]["iii_rotation"] is None

@@ -129,6 +129,24 @@ def test_evolution_stage(workspace):
         assert len(result[layer]["maps"]) == 2
 
 
+def test_worker_processes_leave_every_number_unchanged(workspace, tmp_path):
+    """trainer.num_workers=2 reads the images in two DataLoader processes: the same top-9 and evolution
+    metrics, and the same saved activations, as reading them in the stage's own process."""
+    results = {}
+    for workers in (0, 2):
+        out = tmp_path / f"workers{workers}"
+        paths = [f"paths.metrics={out}/metrics", f"paths.plots={out}/plots", f"trainer.num_workers={workers}"]
+        load_stage("visualize").main(load_config(workspace, "model=zfnet", *paths))
+        load_stage("evolution").main(load_config(workspace, "model=zfnet", "visualize.evolution.images=11", *paths))
+        top = torch.load(workspace / "outputs" / "visualize" / "zfnet" / "top9.pt", weights_only=True)
+        results[workers] = (metrics(out, "visualize_zfnet"), metrics(out, "evolution_zfnet"), top)
+    (top9_alone, evolution_alone, saved_alone), (top9_workers, evolution_workers, saved_workers) = results.values()
+    assert evolution_alone["images"] == 11 and top9_alone["images"] == 15
+    assert top9_alone == top9_workers and evolution_alone == evolution_workers
+    for layer, fields in saved_alone.items():
+        assert all(torch.equal(fields[f], saved_workers[layer][f]) for f in fields)
+
+
 def test_architecture_stage(workspace, tmp_path):
     """The stage on copies of the fixture checkpoints whose conv1 banks are planted with known make-up.
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from zfnet.data import prepare
+from zfnet.data import prepare, sources
 from zfnet.data.prepare import BadImage, PreparedSplit, list_images, load_rgb, prepare_split
 from zfnet.errors import UserError
 
@@ -132,7 +132,7 @@ def test_salted_tree_skips_bad_files_and_converts_the_rest(tmp_path, caplog):
 def test_load_rgb_reasons(tmp_path, monkeypatch):
     path = save_image(tmp_path / "big.png", uniform((5, 5, 5), h=300, w=400))
     assert load_rgb(path, S).shape == (S, S, 3)
-    monkeypatch.setattr(prepare, "MAX_PIXELS", 100_000)
+    monkeypatch.setattr(sources, "MAX_PIXELS", 100_000)
     with pytest.raises(BadImage, match="too large"):
         load_rgb(path, S)
     with pytest.raises(BadImage, match="unreadable"):
@@ -205,8 +205,9 @@ def test_shapes_labels_and_mean_match_numpy(tmp_path):
     np.testing.assert_allclose(mean, images.astype(np.float64).mean(axis=0), rtol=1e-6)
     for i, rel in enumerate(PreparedSplit(out).files):
         np.testing.assert_array_equal(images[i], load_rgb(root / rel, S))
-    assert summary["bytes"] == sum(p.stat().st_size for p in out.iterdir())
-    assert sorted(p.name for p in out.iterdir()) == [
+    data_files = [p for p in out.iterdir() if p.name != prepare.PLAN_FILE]
+    assert summary["bytes"] == sum(p.stat().st_size for p in data_files)
+    assert sorted(p.name for p in data_files) == [
         "images_00000.npy", "index.json", "labels_00000.npy", "mean.npy", "skipped.tsv"]
     assert not (tmp_path / "out.partial").exists()
 
@@ -336,3 +337,25 @@ def test_prepared_split_in_a_dataloader(tmp_path):
     np.testing.assert_array_equal(val.mean, split.mean)
     with pytest.raises(UserError, match="mean has shape"):
         PreparedSplit(out, mean=np.zeros((S + 1, S + 1, 3)))
+
+
+def test_a_published_split_of_the_same_plan_is_kept_without_decoding(tmp_path, monkeypatch):
+    """A run killed after train was published (in val, or later) must not prepare train again."""
+    root = make_clean_tree(tmp_path / "train", per_class=(3, 3))
+    out = tmp_path / "out"
+    first = prepare_split(root, out, S, compute_mean=True, shard_size=4, workers=0, progress=False)
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+
+    decoded = []
+    real_load = prepare.load_rgb
+    monkeypatch.setattr(prepare, "load_rgb", lambda path, size: decoded.append(path) or real_load(path, size))
+    again = prepare_split(root, out, S, compute_mean=True, shard_size=4, workers=0, progress=False)
+    assert decoded == [] and {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
+    assert (again["num_images"], again["bytes"], again["skipped"]) == (first["num_images"], first["bytes"], [])
+    assert first["bytes"] == sum(p.stat().st_size for p in out.iterdir() if not p.name.startswith("."))
+
+    other = prepare_split(root, out, S + 2, compute_mean=True, shard_size=4, workers=0, progress=False)
+    assert len(decoded) == 6 and other["reused_shards"] == 0  # another plan: prepared again
+    (out / "images_00000.npy").write_bytes(b"damaged")
+    prepare_split(root, out, S + 2, compute_mean=True, shard_size=4, workers=0, progress=False)
+    assert len(decoded) == 12  # a damaged split of the same plan: prepared again

@@ -7,9 +7,9 @@ import pytest
 import torch
 import torchvision.transforms.functional as TF
 from torch import nn
-from torch.utils.data import TensorDataset
+from torch.utils.data import TensorDataset, default_collate
 
-from zfnet.nets.evaluation import run_metrics, ten_crop_errors
+from zfnet.nets.evaluation import collate_images, run_metrics, ten_crop_errors
 from zfnet.nets.training import Classifier, TopKError
 
 
@@ -49,8 +49,10 @@ def test_ten_crop_top5_misses_only_when_the_label_is_outside_the_five():
     assert top5 == pytest.approx(2 / 5)  # ranks 6 and 7
 
 
-def test_ten_crop_errors_of_a_classifier_match_torchvision():
-    """The Classifier's own normalization (mean image, input scale) then torchvision's ten crops."""
+@pytest.mark.parametrize("workers", [0, 2])
+def test_ten_crop_errors_of_a_classifier_match_torchvision(workers):
+    """The Classifier's own normalization (mean image, input scale) then torchvision's ten crops; the same
+    with the images read by worker processes."""
     size, crop, classes = 72, 64, 10
     with torch.random.fork_rng():
         torch.manual_seed(0)
@@ -67,8 +69,20 @@ def test_ten_crop_errors_of_a_classifier_match_torchvision():
     assert probabilities.sort(dim=1).values.diff(dim=1).min() > 1e-6  # no near ties: the ranking is not rounding
     ranks = [0, 4, 5]  # 0-based rank of each image's label among the averaged probabilities
     labels = torch.tensor([int(order[i, r]) for i, r in enumerate(ranks)])
-    top1, top5 = ten_crop_errors(module, TensorDataset(images, labels), crop, batch_size=2)
+    top1, top5 = ten_crop_errors(module, TensorDataset(images, labels), crop, batch_size=2, num_workers=workers)
     assert top1 == pytest.approx(2 / 3) and top5 == pytest.approx(1 / 3)
+
+
+def test_collated_images_are_the_default_collation_s_tensors():
+    """Items as PreparedSplit gives them (CHW views of HWC arrays) or contiguous: the same pixels, in the same
+    contiguous channels-first memory, and the same labels as torch's default_collate."""
+    stored = torch.randint(0, 256, (4, 9, 7, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    for items in ([(image.permute(2, 0, 1), label) for label, image in enumerate(stored)],
+                  [(image.permute(2, 0, 1).contiguous(), torch.tensor(label)) for label, image in enumerate(stored)]):
+        images, labels = collate_images(items)
+        expected_images, expected_labels = default_collate(items)
+        assert torch.equal(images, expected_images) and images.stride() == expected_images.stride()
+        assert torch.equal(labels, expected_labels) and labels.dtype == expected_labels.dtype
 
 
 def test_run_metrics_reports_the_best_epoch_and_the_last_train_error():

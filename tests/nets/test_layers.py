@@ -59,3 +59,21 @@ def test_bfloat16_inputs_keep_float32_accuracy(scale):
     ours = LocalResponseNorm(**args)(x.to(torch.bfloat16))
     assert ours.dtype == torch.bfloat16
     assert (ours.double() - expected).abs().max() <= 0.02 * expected.abs().max()
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 6])
+def test_the_window_summed_while_compiling_gives_the_same_layer(size, monkeypatch):
+    """Under torch.compile the window is a sum of shifted slices (it fuses); run that branch eagerly here."""
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    torch.manual_seed(size)
+    x = (torch.randn(2, 7, 3, 3, dtype=torch.float64) * 3).requires_grad_()
+    args = dict(size=size, alpha=0.3, beta=0.75, k=1.5)
+    torch.testing.assert_close(LocalResponseNorm(**args)(x), torch.nn.LocalResponseNorm(**args)(x), rtol=1e-12,
+                               atol=1e-12)
+    assert torch.autograd.gradcheck(LocalResponseNorm(**args), (x,))
+
+
+def test_compiles_without_a_graph_break():
+    layer = LocalResponseNorm(size=5, alpha=5e-4, beta=0.75, k=2.0)
+    explained = torch._dynamo.explain(layer)(torch.randn(2, 8, 4, 4, requires_grad=True))
+    assert explained.graph_break_count == 0 and explained.graph_count == 1

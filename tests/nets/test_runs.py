@@ -1,11 +1,15 @@
 """A training run: the optimizer the recipe asks for, filter renormalization, the plateau lr drops across a
 resume, which checkpoint is "best", and when an interrupted run may resume.
 
+The last part, resume / start / refuse, works on run folders of fake checkpoints (the train stage end to end,
+killed and resumed on two devices, refused and restarted: tests/nets/test_train_resume.py).
+
 Tiny on purpose: one 8-image batch per epoch of a width-0.25 network on 64x64 inputs, through the same
 `make_trainer` the train stage uses. Expected values are worked out by hand (the SGD update, the
 ReduceLROnPlateau rule written out below), never read back from the code under test.
 """
 
+import hashlib
 import json
 import logging
 import os
@@ -17,8 +21,17 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from zfnet.errors import UserError
 from zfnet.nets.evaluation import MONITOR
-from zfnet.nets.runs import make_trainer, mark_run, resumable, run_fingerprint
+from zfnet.nets.runs import (
+    describe_changes,
+    make_trainer,
+    move_aside,
+    plan_run,
+    record_run,
+    run_components,
+    training_code,
+)
 from zfnet.nets.training import Classifier
 
 from conftest import plateau_schedule
@@ -221,49 +234,183 @@ def test_best_checkpoint_holds_the_epoch_with_the_lowest_val_top1(tmp_path):
     assert torch.equal(weight("last.ckpt"), module.weights[3])
 
 
-# --------------------------------------------------------------------------- resume or start over
+# --------------------------------------------------------------------------- resume, start, or refuse
+
+SETTINGS = {"seed": 0, "models": {"zfnet": {"width": 0.25, "conv_maps": None}},
+            "train": {"lr": 0.01, "batch_size": 16, "snapshot_epochs": list(range(1, 31))}}
 
 
-def test_the_fingerprint_covers_settings_data_and_missing_files(tmp_path):
-    data = tmp_path / "index.json"
-    data.write_text('{"files": ["a.png"]}')
-    run_id = run_fingerprint("lr: 0.01", [data])
-    assert run_fingerprint("lr: 0.01", [data]) == run_id
-    assert run_fingerprint("lr: 0.02", [data]) != run_id
-    data.write_text('{"files": ["b.png"]}')
-    assert run_fingerprint("lr: 0.01", [data]) != run_id
-    assert run_fingerprint("lr: 0.01", [tmp_path / "gone.json"]) != run_fingerprint("lr: 0.01", [data])
+def sha16(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
 
 
+@pytest.fixture
+def run(tmp_path):
+    """A folder with prepared-data and code files, the components they give, and a run folder to train into."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "index.json").write_text('{"files": ["a.png"]}')
+    (tmp_path / "code.py").write_text("x = 1\n")
+    data = {"train/index.json": tmp_path / "data" / "index.json"}
+    code = {"zfnet/nets/training.py": tmp_path / "code.py"}
 
-def test_the_fingerprint_covers_the_training_code(tmp_path, monkeypatch):
-    """Editing any module that shapes training (the recipe, the metrics, the Trainer wiring) starts over."""
-    import types
+    def components(settings=SETTINGS):
+        return run_components(settings, data, code)
 
+    return {"root": tmp_path, "out": tmp_path / "outputs" / "train" / "zfnet", "components": components,
+            "data": data["train/index.json"], "code": code["zfnet/nets/training.py"]}
+
+
+def checkpoint_files(out, names=("epoch_001.ckpt", "best.ckpt", "last.ckpt")) -> dict[str, bytes]:
+    """Fake checkpoints (distinct bytes each) in `out`; returns what the folder holds, path -> bytes."""
+    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(names):
+        (out / "checkpoints" / name).write_bytes(f"weights {i}".encode())
+    return contents(out)
+
+
+def contents(folder) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def with_lr(lr):
+    return {**SETTINGS, "train": {**SETTINGS["train"], "lr": lr}}
+
+
+def test_components_hold_each_setting_and_file_by_name(run):
+    parts = run["components"]()
+    long_list = json.dumps(list(range(1, 31)))  # 110 characters: kept as a hash, not as the value
+    assert parts == {
+        "settings": {"seed": "0", "models.zfnet.width": "0.25", "models.zfnet.conv_maps": "null",
+                     "train.lr": "0.01", "train.batch_size": "16",
+                     "train.snapshot_epochs": "sha256:" + sha16(long_list.encode())},
+        "data": {"train/index.json": sha16(b'{"files": ["a.png"]}')},
+        "code": {"zfnet/nets/training.py": sha16(b"x = 1\n")},
+    }
+    assert run_components({}, {"gone.json": run["root"] / "gone.json"}, {})["data"] == {"gone.json": "missing"}
+
+
+def test_training_code_covers_the_stage_script_and_the_training_modules(tmp_path):
+    from zfnet.data import loading
     from zfnet.nets import evaluation, runs, training
 
-    code = tmp_path / "fake_module.py"
-    code.write_text("x = 1\n")
-    monkeypatch.setattr(runs, "TRAINING_CODE", (*runs.TRAINING_CODE, types.SimpleNamespace(__file__=str(code))))
-    before = run_fingerprint("lr: 0.01", [])
-    code.write_text("x = 2\n")
-    assert run_fingerprint("lr: 0.01", []) != before
-    assert training in runs.TRAINING_CODE and evaluation in runs.TRAINING_CODE
+    stage_file = tmp_path / "train.py"
+    stage_file.write_text("pass\n")
+    code = training_code(stage_file)
+    assert code["pipelines/train.py"] == stage_file
+    for module in (training, loading, evaluation, runs):
+        assert code[module.__name__.replace(".", "/") + ".py"].samefile(module.__file__)
 
-def test_only_an_unfinished_run_with_the_same_fingerprint_resumes(tmp_path):
-    data = tmp_path / "index.json"
-    data.write_text("{}")
-    out = tmp_path / "run"
-    run_id = run_fingerprint("lr: 0.01", [data])
-    assert not resumable(out, run_id)  # nothing there
-    mark_run(out, run_id, complete=False)
-    assert json.loads((out / "run.json").read_text()) == {"config": run_id, "complete": False}
-    assert not resumable(out, run_id)  # killed before the first checkpoint
-    (out / "checkpoints").mkdir()
-    (out / "checkpoints" / "last.ckpt").write_bytes(b"checkpoint")
-    assert resumable(out, run_id)
-    assert not resumable(out, run_fingerprint("lr: 0.02", [data]))  # other settings start over
-    data.write_text('{"files": []}')
-    assert not resumable(out, run_fingerprint("lr: 0.01", [data]))  # other data start over
-    mark_run(out, run_id, complete=True)
-    assert not resumable(out, run_id)  # a finished run starts over
+
+def test_nothing_kept_starts_and_the_same_run_resumes(run):
+    out, parts = run["out"], run["components"]()
+    assert plan_run(out, parts) == plan_run(out, parts, restart=True)
+    assert not plan_run(out, parts).resume and not plan_run(out, parts).move_aside  # nothing there
+    record_run(out, parts, world_size=1, complete=False)
+    assert json.loads((out / "run.json").read_text())["world_size"] == 1
+    plan = plan_run(out, run["components"](with_lr(0.02)))
+    assert not plan.resume and not plan.move_aside  # other settings, but no checkpoint yet: nothing to keep
+    checkpoint_files(out)
+    plan = plan_run(out, parts)
+    assert plan.resume and not plan.complete and not plan.move_aside and plan.world_size == 1
+    assert plan_run(out, parts, restart=True) == plan  # restart only takes over a run that differs
+    record_run(out, parts, world_size=2, complete=True)
+    plan = plan_run(out, parts)
+    assert plan.resume and plan.complete and plan.world_size == 2  # finished: resumed to be tested again
+
+
+def test_other_settings_refuse_naming_the_key_and_keep_every_checkpoint(run):
+    out = run["out"]
+    record_run(out, run["components"](), world_size=1, complete=False)
+    before = checkpoint_files(out)
+    changed = {**SETTINGS, "train": {**SETTINGS["train"], "lr": 0.02, "snapshot_epochs": [1]}, "seed": 1}
+    with pytest.raises(UserError) as error:
+        plan_run(out, run["components"](changed))
+    message = str(error.value)
+    assert "\n" not in message and message.startswith(str(out))
+    assert "(changed: settings seed 0 -> 1, train.lr 0.01 -> 0.02, train.snapshot_epochs)" in message
+    assert "train.restart=true" in message and "3 checkpoints" in message
+    assert "models.zfnet.width" not in message and "data " not in message and "code " not in message
+    assert contents(out) == before
+
+
+def test_a_long_list_of_changes_is_cut_short():
+    old = {"settings": {key: "1" for key in "abcdefgh"}, "data": {}, "code": {}}
+    new = {"settings": {key: "2" for key in "abcdefgh"}, "data": {}, "code": {}}
+    assert describe_changes(old, new) == "settings a 1 -> 2, b 1 -> 2, c 1 -> 2, d 1 -> 2, e 1 -> 2, f 1 -> 2 and 2 more"
+
+
+def test_changed_data_or_code_files_are_named(run):
+    out = run["out"]
+    record_run(out, run["components"](), world_size=1, complete=False)
+    before = checkpoint_files(out)
+    run["data"].write_text('{"files": ["b.png"]}')
+    with pytest.raises(UserError, match=r"\(changed: data train/index.json\)"):
+        plan_run(out, run["components"]())
+    run["code"].write_text("x = 2\n")
+    with pytest.raises(UserError, match=r"\(changed: data train/index.json; code zfnet/nets/training.py\)"):
+        plan_run(out, run["components"]())
+    assert contents(out) == before
+
+
+def test_a_finished_run_with_other_settings_is_moved_aside_not_refused(run):
+    """What `dvc exp run -S train.lr=...` does to a trained workspace: the finished run goes aside, whole."""
+    out = run["out"]
+    record_run(out, run["components"](), world_size=1, complete=True)
+    checkpoint_files(out)
+    plan = plan_run(out, run["components"](with_lr(0.02)))
+    assert plan.move_aside and not plan.resume and plan.reason.startswith("finished; changed: settings train.lr")
+    record_run(out, run["components"](), world_size=1, complete=False)
+    with pytest.raises(UserError, match="train.lr 0.01 -> 0.02"):  # unfinished: refused
+        plan_run(out, run["components"](with_lr(0.02)))
+
+
+def test_restart_moves_the_run_aside_and_deletes_nothing(run):
+    out = run["out"]
+    record_run(out, run["components"](), world_size=1, complete=True)
+    before = checkpoint_files(out)
+    plan = plan_run(out, run["components"](with_lr(0.02)), restart=True)
+    assert plan.move_aside and not plan.resume and "train.lr 0.01 -> 0.02" in plan.reason
+    aside = run["root"] / "outputs" / "moved_aside" / "train"
+    first = move_aside(out, aside)
+    assert not out.exists() and first.parent == aside and first.name.startswith("zfnet-")
+    assert contents(first) == before
+    checkpoint_files(out, names=("last.ckpt",))  # a second run, moved aside in the same second
+    second = move_aside(out, aside)
+    assert second != first and contents(first) == before and set(contents(second)) == {"checkpoints/last.ckpt"}
+
+
+def test_a_run_json_from_an_older_version_refuses_or_restarts(run):
+    out = run["out"]
+    out.mkdir(parents=True)
+    (out / "run.json").write_text(json.dumps({"config": "0123456789abcdef", "complete": False}))
+    before = checkpoint_files(out)
+    with pytest.raises(UserError, match=r"settings or code changed \(run.json from an older version\)"):
+        plan_run(out, run["components"]())
+    assert contents(out) == before
+    plan = plan_run(out, run["components"](), restart=True)
+    assert plan.move_aside and "older version" in plan.reason
+
+
+def test_checkpoints_without_run_json_refuse(run):
+    before = checkpoint_files(run["out"])
+    with pytest.raises(UserError, match="run.json is missing or unreadable"):
+        plan_run(run["out"], run["components"]())
+    assert contents(run["out"]) == before
+
+
+def test_a_slurm_auto_requeue_checkpoint_counts_as_work_to_keep(tmp_path, run):
+    """Lightning writes hpc_ckpt_N.ckpt beside checkpoints/ and would restore it into a fresh run on SLURM."""
+    out = tmp_path / "hpc_run"
+    record_run(out, run["components"](), world_size=8, complete=False)
+    (out / "hpc_ckpt_1.ckpt").write_bytes(b"weights")
+    with pytest.raises(UserError, match="1 checkpoint of a run that differs"):
+        plan_run(out, run["components"](with_lr(0.02)))
+
+
+def test_the_same_run_without_last_ckpt_starts_over_after_moving_aside(run):
+    """Killed between the first epoch's best.ckpt and last.ckpt: nothing to resume from, and nothing deleted."""
+    out = run["out"]
+    record_run(out, run["components"](), world_size=1, complete=False)
+    checkpoint_files(out, names=("best.ckpt",))
+    plan = plan_run(out, run["components"]())
+    assert not plan.resume and plan.move_aside

@@ -49,6 +49,10 @@ def test_params_file_with_overrides(tmp_path):
     (["prepare.nosuchkey=1"], "prepare.nosuchkey"),
     (["trainer.strategy=fsdp"], "trainer.strategy"),
     (["models.alexnet.input_size=96"], "models.alexnet.input_size"),
+    (["transfer.scratch.num_workers=-1"], "transfer.scratch.num_workers"),
+    (["transfer.scratch.channels_last=3"], "transfer.scratch.channels_last"),
+    (["trainer.compile=maybe"], "trainer.compile"),
+    (["trainer.finite_check_every=0"], "trainer.finite_check_every"),
 ])
 def test_bad_values_name_the_key(overrides, key):
     with pytest.raises(UserError) as err:

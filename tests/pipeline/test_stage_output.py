@@ -6,7 +6,9 @@ import sys
 import warnings
 
 import pytest
+import torch
 
+from zfnet.errors import UserError
 from zfnet.pipeline import stage
 
 from conftest import REPO
@@ -14,6 +16,7 @@ from test_visualize_stages import prepare_tiny
 
 TIP = "litlogger"
 LEAFSPEC = "LeafSpec"
+TRANSFER_HOOK = "overridden `transfer_batch_to_device`"
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +38,7 @@ def test_train_stage_prints_no_litlogger_tip_or_leafspec_warning(tiny, tmp_path)
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout + result.stderr
-    assert TIP not in output and LEAFSPEC not in output, output[-3000:]
+    assert TIP not in output and LEAFSPEC not in output and TRANSFER_HOOK not in output, output[-3000:]
     # the rest of what Lightning says through the same logger still shows, and so does the stage's own log
     assert "GPU available" in result.stderr and "10-crop val top-1 error" in result.stderr
 
@@ -71,3 +74,24 @@ def test_quiet_filters_match_only_their_own_lines():
         lightning.removeHandler(keep)
         lightning.setLevel(level)
     assert records == ["GPU available: False, used: False"]
+
+
+class _Refuses(torch.utils.data.Dataset):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, index):
+        raise UserError(f"data/prepared/train/images_00000.jpg.bin: image {index} (a/1.jpg) does not decode")
+
+
+def test_an_error_raised_in_a_loader_worker_is_one_line(capsys):
+    loader = torch.utils.data.DataLoader(_Refuses(), batch_size=None, num_workers=1)
+
+    def body(cfg):
+        next(iter(loader))
+
+    with pytest.raises(SystemExit) as exit_info:
+        stage.run("train", body, argv=[])
+    assert exit_info.value.code == 2
+    printed = capsys.readouterr().err.strip().splitlines()[-1]
+    assert printed == "error: data/prepared/train/images_00000.jpg.bin: image 0 (a/1.jpg) does not decode"

@@ -96,6 +96,15 @@ def test_invariance_uses_the_stages_claims():
     assert verdicts(claims.invariance({"claims": {"i_translation": True}}, "zfnet")) == [CANNOT_DECIDE] * 4
 
 
+def test_invariance_without_class_symmetries_says_iii_was_not_run():
+    """The stage writes rotation.symmetry = null when the data names no class symmetries (ImageNet: no
+    classes.json): (i) and (ii) are judged, the two (iii) claims are "not run", not "cannot decide"."""
+    metrics = {"claims": {"i_translation": True, "i_scale": True, "ii_translation": True, "ii_scale": True,
+                          "iii_rotation": None, "iii_rotation_symmetric_kept": None},
+               "rotation": {"symmetry": None}}
+    assert verdicts(claims.invariance(metrics, "zfnet")) == [REPRODUCED, REPRODUCED, NOT_RUN, NOT_RUN]
+
+
 # ----------------------------------------------------------------------- Fig. 6: architecture
 
 

@@ -119,6 +119,16 @@ def test_share_above_half_thresholds_by_hand():
     assert above_half(0.3, 400).verdict == NOT_REPRODUCED
 
 
+@pytest.mark.parametrize("share, count, verdict", [
+    # exactly 2 SE is "at least 2 SE": n = 100, 0.5 + 2 sqrt(0.25 / 100) = 0.6, while 0.6 - 0.5 = 0.0999...98 in floats
+    (0.6, 100, REPRODUCED), (60 / 100, 100, REPRODUCED), (0.599999, 100, NOT_REPRODUCED), (0.59, 100, NOT_REPRODUCED),
+    # n = 36: 0.5 + 2 sqrt(0.25 / 36) = 0.5 + 1/6 = 24/36; 23/36 is the next share below
+    (24 / 36, 36, REPRODUCED), (23 / 36, 36, NOT_REPRODUCED),
+])
+def test_share_above_half_exact_ties(share, count, verdict):
+    assert above_half(share, count).verdict == verdict
+
+
 @pytest.mark.parametrize("share, count", [(None, 100), (NAN, 100), (0.7, None), (0.7, 0), (0.7, NAN), (True, 100)])
 def test_share_above_half_missing(share, count):
     assert above_half(share, count).verdict == CANNOT_DECIDE
@@ -142,6 +152,16 @@ def test_shares_differ_thresholds_by_hand():
     assert differ(0.25, 0.0, 48).verdict == REPRODUCED
     # the wrong way round is never reproduced
     assert differ(0.3, 0.5, 100).verdict == NOT_REPRODUCED
+
+
+@pytest.mark.parametrize("higher, lower, count, verdict", [
+    # 6/10 vs 2/10: SE = sqrt((.6 * .4 + .2 * .8) / 10) = sqrt(.04) = .2, 2 SE = .4 = the difference: at least 2 SE
+    (6 / 10, 2 / 10, 10, REPRODUCED), (0.6, 0.2 + 1e-6, 10, NOT_REPRODUCED),
+    # 14/20 vs 8/20: SE = sqrt((.7 * .3 + .4 * .6) / 20) = sqrt(.0225) = .15, 2 SE = .3 = the difference
+    (14 / 20, 8 / 20, 20, REPRODUCED), (0.7 - 1e-6, 0.4, 20, NOT_REPRODUCED),
+])
+def test_shares_differ_exact_ties(higher, lower, count, verdict):
+    assert differ(higher, lower, count).verdict == verdict
 
 
 def test_shares_differ_equal_zero_is_not_reproduced():

@@ -76,3 +76,14 @@ def test_members_must_score_the_same_images():
         average([torch.zeros(3, 4), torch.zeros(2, 4)])
     with pytest.raises(ValueError, match="at least one"):
         average([])
+
+
+def test_worker_processes_give_the_same_scores_in_the_same_order(data):
+    """Read by 2 DataLoader processes, the images reach the model in order: the very same scores and labels."""
+    images, labels, mean = data
+    model = random_model("zfnet", CROP)
+    alone = ten_crop_softmax(model, mean, 0.02, TensorDataset(images, labels), CROP, batch_size=2)
+    with_workers = ten_crop_softmax(model, mean, 0.02, TensorDataset(images, labels), CROP, batch_size=2,
+                                    num_workers=2)
+    assert torch.equal(alone[0], with_workers[0])
+    assert torch.equal(alone[1], labels) and torch.equal(with_workers[1], labels)

@@ -58,6 +58,28 @@ def test_extract_matches_a_forward_pass_by_hand():
     assert np.allclose(got[7], relu7.numpy(), atol=1e-5)
 
 
+def test_extract_gives_the_cpu_path_s_numbers_bit_for_bit():
+    """The uint8 batch is cropped before the mean subtraction (on the model's device): the same inputs, in
+    the same NHWC memory order, as subtracting the mean from the whole image on the CPU and cropping after,
+    so the very same features (the conv kernels and their rounding follow the memory order)."""
+    model = tiny("zfnet")
+    images = np.random.default_rng(2).integers(0, 256, (4, SIZE, SIZE, 3), dtype=np.uint8)
+    mean = torch.from_numpy(np.random.default_rng(3).uniform(60, 200, (3, SIZE, SIZE)).astype(np.float32))
+    got = features.extract(model, images, mean, CROP, [1, 7], grid=2, input_scale=0.02, batch_size=3)
+    hooks, outputs = [], {1: [], 7: []}
+    for n, name in ((1, "norm1"), (7, "relu7")):
+        module = model.features.norm1 if n == 1 else model.classifier.relu7
+        hooks.append(module.register_forward_hook(lambda m, i, o, n=n: outputs[n].append(o)))
+    with torch.no_grad():
+        for start in (0, 3):
+            batch = torch.from_numpy(images[start:start + 3]).permute(0, 3, 1, 2)
+            model(center_crop(normalize(batch, mean, 0.02), CROP))
+    for hook in hooks:
+        hook.remove()
+    assert np.array_equal(got[1], F.adaptive_max_pool2d(torch.cat(outputs[1]), 2).flatten(1).numpy())
+    assert np.array_equal(got[7], torch.cat(outputs[7]).numpy())
+
+
 def test_extract_turns_dropout_off_and_names_missing_layers():
     model = tiny("zfnet").train()  # relu7 reads fc7, which reads drop6's output
     images = np.random.default_rng(1).integers(0, 256, (2, SIZE, SIZE, 3), dtype=np.uint8)

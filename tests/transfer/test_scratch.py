@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytorch_lightning as pl
 import torch
+from torch.utils.data import DataLoader, TensorDataset
 
 from zfnet.nets.models import build_model
 from zfnet.transfer import scratch
@@ -44,3 +46,37 @@ def test_training_from_scratch_learns_and_is_deterministic():
     test_images, test_labels = coloured_squares(6, seed=1)
     accuracy = (scratch.predict(first, test_images) == test_labels).mean()
     assert accuracy > 0.6  # chance is 1/3; the colour alone gives the class away
+
+
+class TensorDatasetData(pl.LightningDataModule):
+    """The plain reference: per-image items of a TensorDataset, collated by the DataLoader's default."""
+
+    def __init__(self, images, labels, batch_size, seed=0, num_workers=0, pin_memory=False):
+        super().__init__()
+        self.dataset = TensorDataset(torch.from_numpy(images).permute(0, 3, 1, 2), torch.as_tensor(labels))
+        self.batch_size, self.seed = batch_size, seed
+
+    def train_dataloader(self):
+        return DataLoader(self.dataset, batch_size=self.batch_size, shuffle=True,
+                          generator=torch.Generator().manual_seed(self.seed))
+
+    def val_dataloader(self):
+        return DataLoader(self.dataset, batch_size=self.batch_size)
+
+
+def untimed(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "train/images_per_s"} for row in history]
+
+
+def test_batched_loading_with_or_without_workers_trains_the_same_net(monkeypatch):
+    """Whole-batch gathers, with 0 or 2 worker processes, give the very weights of per-image loading:
+    the same images in the same order and memory layout, and the same draws from every generator."""
+    images, labels = coloured_squares(5, seed=4)  # 15 images, batches of 8: a short last batch
+    runs = {workers: scratch.train_from_scratch(ARCH, images, labels, 3, RECIPE, epochs=3, seed=1, num_workers=workers)
+            for workers in (0, 2)}
+    monkeypatch.setattr(scratch, "ArrayData", TensorDatasetData)
+    reference = scratch.train_from_scratch(ARCH, images, labels, 3, RECIPE, epochs=3, seed=1)
+    for run in runs.values():
+        assert untimed(run.history) == untimed(reference.history)
+        for a, b in zip(run.state_dict().values(), reference.state_dict().values()):
+            assert torch.equal(a, b)

@@ -80,6 +80,37 @@ def test_image_set_feeds_what_training_validates_on():
     torch.testing.assert_close(torch.cat(batches), images.inputs(range(3)))
 
 
+class StoredImages(torch.utils.data.Dataset):
+    """As PreparedSplit stores them: HWC arrays, each item a CHW view of one (not a contiguous copy)."""
+
+    def __init__(self, n: int, seed: int = 0):
+        self.images = np.random.default_rng(seed).integers(0, 256, (n, SIZE, SIZE, 3), dtype=np.uint8)
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return torch.from_numpy(self.images[i]).permute(2, 0, 1), 0
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_batches_read_by_workers_are_the_inputs_bit_for_bit(workers):
+    """The batched path (uint8 through a DataLoader, crop then mean subtraction) feeds the model exactly
+    what `inputs` does (crop after the subtraction), in the set's order: the same activations, not close ones."""
+    mean = torch.from_numpy(np.random.default_rng(1).uniform(60, 200, (3, SIZE, SIZE)).astype(np.float32))
+    images = ImageSet(StoredImages(11), mean, CROP, indices=[7, 0, 3, 10, 5, 2, 9], scale=0.02)
+    batches = list(images.batches(3, workers=workers))
+    assert [len(b) for b in batches] == [3, 3, 1]
+    expected = [images.inputs(range(start, min(start + 3, len(images)))) for start in range(0, len(images), 3)]
+    assert all(torch.equal(got, want) for got, want in zip(batches, expected))
+    model = random_model("zfnet")
+    with torch.no_grad():
+        assert all(torch.equal(model(got), model(want)) for got, want in zip(batches, expected))
+    top = top_activations(model, images.batches(3, workers=workers), ["conv2"], k=2)["conv2"]
+    reference = top_activations(model, expected, ["conv2"], k=2)["conv2"]
+    assert all(torch.equal(a, b) for a, b in zip(top, reference))
+
+
 @pytest.mark.parametrize("name", ["zfnet", "alexnet"])
 @pytest.mark.parametrize("layer", ["conv1", "conv2", "conv5"])
 def test_receptive_window_matches_receptive_field(name, layer):

@@ -11,6 +11,13 @@ zero padded at the ends, as in `torch.nn.LocalResponseNorm`.
 values) and only replaces the computation: a cumulative sum over channels instead of an `avg_pool3d`,
 and a backward pass written out instead of autograd's, which together train 2-3x faster on the CPU,
 in either memory format.
+
+Under `torch.compile` the layer traces whole (no graph break: Dynamo traces the autograd.Function's
+forward and backward), but a cumulative sum is a scan that Inductor leaves as a separate kernel (on
+the CPU an ATen call) between fused ones. So while compiling, the window is summed as `size` shifted
+slices instead: pure pointwise work that Inductor fuses, with the powers and products around it, into
+one kernel each way (measured on 2 CPU cores, fwd+bwd at 32x96x55x55: 2.2x faster than the compiled
+cumulative sum, 6.7x faster than eager). Eager keeps the cumulative sum, so eager results do not change.
 """
 
 from __future__ import annotations
@@ -24,6 +31,9 @@ def channel_window_sum(x: Tensor, size: int) -> Tensor:
     """For each channel c of (N, C, H, W) `x`: the sum over channels c - size//2 .. c + (size-1)//2."""
     channels = x.shape[1]
     before, after = size // 2, (size - 1) // 2
+    if torch.compiler.is_compiling():
+        padded = F.pad(x, (0, 0, 0, 0, before, after))
+        return sum((padded[:, d:d + channels] for d in range(1, size)), padded[:, :channels])
     # One more zero in front, so that cumsum[c + size] - cumsum[c] is the window of channel c.
     running = F.pad(x, (0, 0, 0, 0, before + 1, after)).cumsum(dim=1)
     return running[:, size:size + channels] - running[:, :channels]

@@ -489,7 +489,7 @@ def _first_linear(classifier: nn.Sequential) -> nn.Linear:
 _RMS_TOLERANCE = 1e-6  # float32 rounding leaves a rescaled filter up to ~2e-7 (relative) above the radius
 
 
-def clip_filter_rms_(model: nn.Module, radius: float = 0.1) -> int:
+def clip_filter_rms_(model: nn.Module, radius: float = 0.1) -> torch.Tensor:
     """Rescale every conv filter whose RMS exceeds `radius` to exactly `radius`; return how many were.
 
     A filter is one output channel's weights (in_channels/groups x kh x kw); its RMS is the square root
@@ -497,6 +497,9 @@ def clip_filter_rms_(model: nn.Module, radius: float = 0.1) -> int:
     optimizer step. Biases are left alone. A filter counts as above the radius only when it exceeds it by
     more than float rounding (relative 1e-6), so a filter already rescaled is not rescaled (or counted)
     again on the next step.
+
+    Nothing here waits for the device: the count comes back as a 0-d int64 tensor on the weights' device
+    (`int(...)` it to read it, which waits), and filters are rescaled by a factor that is 1 for the others.
     """
     if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not radius > 0:
         raise UserError(f"filter RMS radius: expected a number > 0, got {radius!r}")
@@ -510,4 +513,6 @@ def clip_filter_rms_(model: nn.Module, radius: float = 0.1) -> int:
                 scale = torch.where(too_big, radius / rms, torch.ones_like(rms))
                 weight.mul_(scale.view(-1, 1, 1, 1).to(weight.dtype))
                 clipped.append(too_big.sum())
-    return int(torch.stack(clipped).sum().item()) if clipped else 0
+    if not clipped:
+        return torch.zeros((), dtype=torch.int64)
+    return torch.stack(clipped).sum()

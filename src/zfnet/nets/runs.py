@@ -1,49 +1,198 @@
 """A training run on disk: the Lightning Trainer with the paper's checkpoints, and safe resuming.
 
-`outputs/train/<model>/` holds `run.json` ({"config": fingerprint, "complete": bool}) and
-`checkpoints/` (best.ckpt, last.ckpt every epoch, epoch_NNN.ckpt snapshots). A run whose fingerprint
-matches and that is not complete resumes from last.ckpt; anything else starts over.
+`outputs/train/<model>/` holds `checkpoints/` (best.ckpt, last.ckpt every epoch, epoch_NNN.ckpt
+snapshots) and `run.json`: whether the run is complete, its world size, and what a resumed run must
+share with it, one entry per part (`run_components`): each settings leaf (its value when short, else a
+hash), each prepared-data file and each training-code file (hashes). `plan_run` decides from it:
+
+- nothing kept (no checkpoint in the folder): start;
+- same components and `last.ckpt`: resume (a complete run trains nothing more and is only tested again);
+- same components, no `last.ckpt` (killed while writing the first epoch's checkpoints): move aside, start;
+- anything else: refuse with one line naming what changed, or, with `train.restart=true`, move the
+  folder aside (`move_aside`) and start over. Nothing is ever deleted.
+
+The world size is left out of the components: the global batch (`train.batch_size`) is in them, so a run
+requeued onto another number of devices resumes with another per-device batch. It then draws another
+data order (DistributedSampler deals the shuffled split out per rank, and crops are seeded per rank):
+a resumed run replays the uninterrupted one exactly only at the same world size.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
-from zfnet.data import loading
+from zfnet.data import jpeg, loading, shards
+from zfnet.errors import UserError
 from zfnet.io import write_json
 from zfnet.nets import evaluation, layers, models, training
 from zfnet.nets.evaluation import MONITOR
 from zfnet.nets.training import AtomicCheckpointIO, FilterImages, Snapshots
 
-TRAINING_CODE = (training, loading, models, layers, evaluation)  # a change here makes an interrupted run start over
+TRAINING_CODE = (training, loading, shards, jpeg, models, layers, evaluation)  # a change here stops an interrupted run
+RUN_FORMAT = 2       # run.json with its components; format 1 held only {"config", "complete"}
+SHORT_VALUE = 40     # settings values up to this many characters of JSON are kept as is (shown old -> new)
+SHOWN_CHANGES = 6    # names listed per kind of change in the refusal; the rest are counted
 
 
-def run_fingerprint(settings: str, data_files: Iterable[Path]) -> str:
-    """What a resumed run must share with the interrupted one: settings, data and the training code."""
-    digest = hashlib.sha256(settings.encode())
-    for path in [*data_files, Path(__file__), *(Path(module.__file__) for module in TRAINING_CODE)]:
-        digest.update(path.read_bytes() if path.is_file() else b"missing")
-    return digest.hexdigest()[:16]
+# --------------------------------------------------------------------------- what a run is made of
 
 
-def resumable(out_dir: Path, run_id: str) -> bool:
-    """An unfinished run with these settings and a last checkpoint on disk."""
-    state_file, last = out_dir / "run.json", out_dir / "checkpoints" / "last.ckpt"
-    if not (state_file.is_file() and last.is_file()):
-        return False
-    state = json.loads(state_file.read_text())
-    return state.get("config") == run_id and not state.get("complete")
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "missing"
 
 
-def mark_run(out_dir: Path, run_id: str, complete: bool) -> None:
-    write_json(out_dir / "run.json", {"config": run_id, "complete": complete})
+def settings_leaves(settings: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Dotted key -> the leaf's JSON text when short, else a hash of it (lists are leaves)."""
+    leaves = {}
+    for key, value in settings.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            leaves.update(settings_leaves(value, f"{name}."))
+            continue
+        text = json.dumps(value, sort_keys=True, default=str)
+        leaves[name] = text if len(text) <= SHORT_VALUE else "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+    return leaves
+
+
+def training_code(stage_file: Path) -> dict[str, Path]:
+    """The code files a run depends on, by a readable name: the stage script, this module, TRAINING_CODE."""
+    modules = {__name__: Path(__file__), **{m.__name__: Path(m.__file__) for m in TRAINING_CODE}}
+    return {f"pipelines/{stage_file.name}": stage_file,
+            **{name.replace(".", "/") + ".py": path for name, path in modules.items()}}
+
+
+def run_components(settings: Mapping[str, Any], data_files: Mapping[str, Path],
+                   code_files: Mapping[str, Path]) -> dict[str, dict[str, str]]:
+    """What a resumed run must share with the interrupted one, part by part (all JSON-able)."""
+    return {"settings": settings_leaves(settings),
+            "data": {name: file_digest(path) for name, path in data_files.items()},
+            "code": {name: file_digest(path) for name, path in code_files.items()}}
+
+
+def fingerprint(components: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(components, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """'settings train.lr 0.01 -> 0.02; data train/index.json; code zfnet/nets/training.py' (old -> new)."""
+    parts = []
+    for kind in ("settings", "data", "code"):
+        before, after = old.get(kind, {}), new.get(kind, {})
+        names = sorted(set(before) | set(after))
+        changed = [_change(name, before.get(name), after.get(name), kind == "settings")
+                   for name in names if before.get(name) != after.get(name)]
+        if changed:
+            shown = ", ".join(changed[:SHOWN_CHANGES])
+            more = f" and {len(changed) - SHOWN_CHANGES} more" if len(changed) > SHOWN_CHANGES else ""
+            parts.append(f"{kind} {shown}{more}")
+    return "; ".join(parts)
+
+
+def _change(name: str, old: str | None, new: str | None, show_values: bool) -> str:
+    if old is None:
+        return f"{name} (new)"
+    if new is None:
+        return f"{name} (gone)"
+    if show_values and not old.startswith("sha256:") and not new.startswith("sha256:"):
+        return f"{name} {old} -> {new}"
+    return name
+
+
+# --------------------------------------------------------------------------- resume, start, or refuse
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    resume: bool                    # fit from checkpoints/last.ckpt
+    complete: bool = False          # ... which has trained all its epochs: only the test runs again
+    move_aside: bool = False        # the folder holds checkpoints that this run will not continue
+    world_size: int | None = None   # the world size the resumed run trained at (None: unknown or not resuming)
+    reason: str = ""                # why the folder is moved aside
+
+
+def read_run(out_dir: Path) -> dict[str, Any] | None:
+    """run.json as a dict; None when absent or unreadable."""
+    try:
+        state = json.loads((out_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def kept_checkpoints(out_dir: Path) -> list[Path]:
+    """The checkpoints in a run folder (Lightning's SLURM auto-requeue writes hpc_ckpt_N.ckpt beside checkpoints/)."""
+    return sorted([*out_dir.glob("*.ckpt"), *(out_dir / "checkpoints").glob("*.ckpt")])
+
+
+def plan_run(out_dir: Path, components: Mapping[str, Any], restart: bool = False) -> RunPlan:
+    """Resume, start, or refuse with a UserError naming what changed; moves nothing.
+
+    A run that differs from this one is moved aside (then training starts over) when `restart` is set or
+    when it had finished; an unfinished one (the hours of checkpoints a mid-run fix or a requeue would
+    otherwise lose) refuses.
+
+    Every rank calls it and gets the same answer: only rank 0 then acts on it (`move_aside`, `record_run`).
+    """
+    state, last = read_run(out_dir), out_dir / "checkpoints" / "last.ckpt"
+    same = state is not None and state.get("config") == fingerprint(components)
+    if same and last.is_file():
+        return RunPlan(resume=True, complete=bool(state.get("complete")), world_size=state.get("world_size"))
+    kept = kept_checkpoints(out_dir)
+    if not kept:
+        return RunPlan(resume=False)
+    if same:  # killed between the first epoch's checkpoints: these settings, nothing to resume from yet
+        return RunPlan(resume=False, move_aside=True, reason="it has no checkpoints/last.ckpt to resume from")
+    reason = mismatch(state, components)
+    if restart:
+        return RunPlan(resume=False, move_aside=True, reason=reason)
+    if state is not None and state.get("complete"):
+        # A finished run is what `dvc repro` / `dvc exp run` retrain after a change of settings, data or code:
+        # it is moved aside (and DVC's cache holds its outputs too), never deleted. An unfinished one refuses.
+        return RunPlan(resume=False, move_aside=True, reason=f"finished; {reason}")
+    count = f"{len(kept)} checkpoint{'s' if len(kept) > 1 else ''}"
+    raise UserError(f"{out_dir}: {count} of a run that differs from this one ({reason}); nothing was deleted. "
+                    "Undo the change to resume it, or pass train.restart=true to move it aside and start over")
+
+
+def mismatch(state: dict[str, Any] | None, components: Mapping[str, Any]) -> str:
+    if state is None:
+        return "its run.json is missing or unreadable: what it was trained with is unknown"
+    if not {"settings", "data", "code"} <= set(state):
+        return "settings or code changed (run.json from an older version)"
+    return f"changed: {describe_changes(state, components) or 'its fingerprint'}"
+
+
+def move_aside(out_dir: Path, aside_root: Path) -> Path:
+    """Rename `out_dir` to `aside_root/<name>-<time>[-n]` (a rename: nothing is copied or deleted)."""
+    aside_root.mkdir(parents=True, exist_ok=True)
+    stem = f"{out_dir.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    target, n = aside_root / stem, 1
+    while target.exists():
+        n += 1
+        target = aside_root / f"{stem}-{n}"
+    try:
+        os.replace(out_dir, target)
+    except OSError as err:  # e.g. another filesystem: then nothing moved
+        raise UserError(f"{out_dir}: could not move it aside to {target}: {err}") from err
+    return target
+
+
+def record_run(out_dir: Path, components: Mapping[str, Any], world_size: int, complete: bool) -> None:
+    write_json(out_dir / "run.json", {"format": RUN_FORMAT, "config": fingerprint(components), "complete": complete,
+                                      "world_size": world_size, **components})
+
+
+# --------------------------------------------------------------------------- the Trainer
 
 
 def device_count(accelerator: str, devices: int | str) -> int:

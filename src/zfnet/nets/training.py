@@ -4,6 +4,11 @@ Recipe (Sec. 3): SGD, momentum 0.9, lr 1e-2, batch 128, weights N(0, 0.01^2) and
 0.5 in fc6/fc7, random crops of the mean-subtracted images with horizontal flips, lr divided by 10
 when validation error plateaus, and after every optimizer step each conv filter whose RMS exceeds
 0.1 is rescaled to 0.1. Choices the paper leaves open are documented in conf/train/paper.yaml.
+
+A train step never waits for the device: the batch arrives as uint8 NHWC (pinned, copied without a
+wait) and is cropped on the device (`zfnet.data.loading.train_inputs`); divergence is watched through
+a flag on the device that is read every `finite_check_every` steps and at the end of each epoch; the
+filter renormalization and the metrics stay on the device until the epoch ends.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import torch.nn.functional as F
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from torchmetrics import Metric
 
-from zfnet.data.loading import batch_generator, center_crop, normalize, random_crops
+from zfnet.data.loading import batch_generator, center_inputs, normalize, train_inputs
 from zfnet.errors import UserError
 from zfnet.io import atomic_path
 from zfnet.nets.models import build_model, clip_filter_rms_, get_layer
@@ -28,6 +33,44 @@ from zfnet.viz.figures import filter_mosaic
 
 class NonFiniteLoss(UserError):
     """Training diverged: the message names the step."""
+
+
+NO_STEP = torch.iinfo(torch.int64).max  # "every loss so far was finite": a min over steps and ranks keeps the first
+
+
+class FiniteLossWatch:
+    """The first step whose loss was not finite, kept on the device: recording it never waits, reading it
+    (`first`) waits once. Where each step ran (epoch, batch) is kept on the host until the next reading."""
+
+    def __init__(self):
+        self.step: torch.Tensor | None = None
+        self.loss: torch.Tensor | None = None
+        self.positions: dict[int, tuple[int, int]] = {}
+
+    def record(self, loss: torch.Tensor, step: int, epoch: int, batch_index: int) -> None:
+        loss = loss.detach()
+        if self.step is None:
+            self.step = torch.full((), NO_STEP, dtype=torch.int64, device=loss.device)
+            self.loss = torch.zeros((), dtype=loss.dtype, device=loss.device)
+        first = ~torch.isfinite(loss) & (self.step == NO_STEP)
+        self.step = torch.where(first, step, self.step)
+        self.loss = torch.where(first, loss, self.loss)
+        self.positions[step] = (epoch, batch_index)
+
+    def first(self, all_gather=lambda t: t) -> str | None:
+        """Where the loss first stopped being finite, over every process (`all_gather`), or None.
+
+        Every process must call it at the same step (under DDP it is a collective).
+        """
+        if self.step is None:
+            return None
+        step = int(all_gather(self.step).min())
+        positions, self.positions = self.positions, {}
+        if step == NO_STEP:
+            return None
+        epoch, batch_index = positions[step]
+        value = self.loss.item() if int(self.step) == step else "not finite (on another process)"
+        return f"loss is {value} at step {step} (epoch {epoch + 1}, batch {batch_index})"
 
 
 class Classifier(pl.LightningModule):
@@ -47,6 +90,8 @@ class Classifier(pl.LightningModule):
         input_scale: float = 1.0,
         seed: int = 0,
         channels_last: bool = False,
+        compile: bool = False,
+        finite_check_every: int = 100,
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["mean"])  # plain values only: checkpoints load with weights_only=True
@@ -54,6 +99,10 @@ class Classifier(pl.LightningModule):
         self.model = build_model(arch["name"], num_classes=num_classes, **options)
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        if compile:
+            # The network's forward (and with it the backward) as one graph; the parameter names and the
+            # checkpoints stay those of the eager network. mode="default": see conf/trainer/cpu.yaml.
+            self.model.compile(mode="default", dynamic=False)  # the last, smaller batch gets its own graph
         self.register_buffer("mean", mean.float().clone())
         top5 = min(5, num_classes)
         self.train_top1, self.val_top1 = TopKError(top_k=1), TopKError(top_k=1)
@@ -63,6 +112,8 @@ class Classifier(pl.LightningModule):
         self._plateau_state: dict | None = None
         self._epoch_started, self._epoch_images = 0.0, 0
         self.images_seen = 0  # by this process, over the whole fit
+        self.loss_watch = FiniteLossWatch()
+        self._copy_stream = None  # CUDA only: where batches are copied to the device
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self.hparams.channels_last:
@@ -70,37 +121,70 @@ class Classifier(pl.LightningModule):
         return self.model(images)
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 batch -> the network's input space (mean-subtracted, scaled), before cropping."""
+        """uint8 channels-first (N,3,S,S) batch -> the network's input space (mean-subtracted, scaled), before
+        cropping (the 10-crop test; the train and val steps take NHWC batches and crop first)."""
         return normalize(images, self.mean, self.hparams.input_scale)
 
     def on_train_epoch_start(self) -> None:
         self._epoch_started, self._epoch_images = time.perf_counter(), 0
 
+    def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
+        """On a GPU, the pinned batch is copied on a stream of its own, so the copy runs while the previous
+        step's kernels do (Lightning's own copy is non-blocking too, but queues behind them)."""
+        if device.type != "cuda":
+            return super().transfer_batch_to_device(batch, device, dataloader_idx)
+        if self._copy_stream is None:
+            self._copy_stream = torch.cuda.Stream(device)
+        with torch.cuda.stream(self._copy_stream):
+            moved = super().transfer_batch_to_device(batch, device, dataloader_idx)
+        compute = torch.cuda.current_stream(device)
+        compute.wait_stream(self._copy_stream)  # the step's kernels start after the copy, the host goes on
+        for tensor in (moved if isinstance(moved, (list, tuple)) else [moved]):
+            if isinstance(tensor, torch.Tensor):
+                tensor.record_stream(compute)  # its memory is not reused before the step is done with it
+        return moved
+
+    def model_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        """A crop from `train_inputs`/`center_inputs` (channels_last strides) in the network's memory format."""
+        return inputs if self.hparams.channels_last else inputs.contiguous()
+
     def training_step(self, batch, batch_index: int) -> torch.Tensor:
-        images, labels = batch
+        images, labels = batch  # uint8 (n, S, S, 3) from PreparedData (or (n, 3, S, S)), int64 (n,)
         generator = batch_generator(self.hparams.seed, self.current_epoch, batch_index, self.global_rank)
         # Dropout draws from the global generator: reseed it from where we are, so that whatever else
         # touched it (a data loader, a restart) a resumed run replays the uninterrupted one exactly.
         torch.manual_seed(generator.initial_seed() ^ 0x5EED)
-        images = random_crops(self.normalize(images), self.hparams.crop, generator, self.hparams.flip)
-        logits = self(images)
+        inputs = train_inputs(images, self.mean, self.hparams.crop, generator, self.hparams.flip,
+                              self.hparams.input_scale)
+        logits = self(self.model_inputs(inputs))
         loss = F.cross_entropy(logits, labels)
-        diverged = not torch.isfinite(loss)
-        if self.trainer.world_size > 1:  # every rank stops together, or the others would wait forever
-            diverged = self.trainer.strategy.reduce_boolean_decision(diverged, all=False)
-        if diverged:
-            raise NonFiniteLoss(f"train: loss is {loss.item()} at step {self.global_step} "
-                                f"(epoch {self.current_epoch + 1}, batch {batch_index}); training stopped")
-        # Metric objects are logged, never computed by hand: Lightning then syncs them across
-        # processes at the same point on every rank (a hand-made collective can deadlock DDP).
-        self.train_top1(logits, labels)
-        self.train_top5(logits, labels)
+        self.loss_watch.record(loss, self.global_step, self.current_epoch, batch_index)
+        # Metric objects are updated and logged, never computed by hand or per step: Lightning computes
+        # and syncs them at the epoch's end, at the same point on every rank (a hand-made collective
+        # can deadlock DDP).
+        self.train_top1.update(logits, labels)
+        self.train_top5.update(logits, labels)
         self.log("train/top1_error", self.train_top1, on_step=False, on_epoch=True)
         self.log("train/top5_error", self.train_top5, on_step=False, on_epoch=True)
         self.log("train/loss", loss, on_step=False, on_epoch=True, sync_dist=True)
         self._epoch_images += len(labels) * self.trainer.world_size
         self.images_seen += len(labels)
         return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_index: int) -> None:
+        every = self.hparams.finite_check_every
+        if self.global_step % every == 0 or batch_index + 1 == self.trainer.num_training_batches:
+            self.stop_if_diverged()  # at the epoch's last batch: before validation and checkpoints
+
+    def on_train_end(self) -> None:
+        self.stop_if_diverged()  # a fit cut short mid-epoch (max_steps) gets its last check too
+
+    def stop_if_diverged(self) -> None:
+        """Raise NonFiniteLoss naming the first non-finite step; every rank reads the same flag and stops
+        together (a rank that stopped alone would leave the others waiting forever)."""
+        diverged = self.loss_watch.first(self.all_gather)
+        if diverged:
+            raise NonFiniteLoss(f"train: {diverged}; training stopped")
 
     def on_train_epoch_end(self) -> None:
         # Runs after this epoch's validation, before ModelCheckpoint: the row is in the saved checkpoint.
@@ -129,10 +213,10 @@ class Classifier(pl.LightningModule):
             self.plateau.load_state_dict(self._plateau_state)
 
     def validation_step(self, batch, batch_index: int) -> None:
-        images, labels = batch
-        logits = self(center_crop(self.normalize(images), self.hparams.crop))
-        self.val_top1(logits, labels)
-        self.val_top5(logits, labels)
+        images, labels = batch  # as in training_step
+        logits = self(self.model_inputs(center_inputs(images, self.mean, self.hparams.crop, self.hparams.input_scale)))
+        self.val_top1.update(logits, labels)
+        self.val_top5.update(logits, labels)
         self.log("val/top1_error", self.val_top1, on_epoch=True)
         self.log("val/top5_error", self.val_top5, on_epoch=True)
         self.log("val/loss", F.cross_entropy(logits, labels), on_epoch=True, sync_dist=True)
@@ -140,7 +224,7 @@ class Classifier(pl.LightningModule):
     def optimizer_step(self, *args, **kwargs) -> None:
         super().optimizer_step(*args, **kwargs)
         if self.hparams.renorm_radius is not None:
-            clip_filter_rms_(self.model, self.hparams.renorm_radius)
+            clip_filter_rms_(self.model, self.hparams.renorm_radius)  # its count stays on the device, unread
 
     def configure_optimizers(self):
         optimizer = torch.optim.SGD(parameter_groups(self.model, self.hparams.weight_decay), lr=self.hparams.lr,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -52,11 +53,21 @@ def run(stage: str, body: Callable[[DictConfig], None], argv: list[str] | None =
     except UserError as err:
         if os.environ.get("ZFNET_DEBUG"):
             raise
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {one_line(err)}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print(f"error: stage '{stage}' interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+def one_line(err: UserError) -> str:
+    """The error's own line, also when a DataLoader worker raised it: torch re-raises it in the main process
+    with "Caught ... in DataLoader worker process N" and the worker's traceback around the message."""
+    text = str(err)
+    if "Original Traceback" not in text:
+        return text
+    last = text.rstrip().splitlines()[-1]
+    return re.sub(r"^[A-Za-z_][\w.]*: ", "", last, count=1)  # "zfnet.errors.UserError: <message>"
 
 
 def setup_logging() -> None:
@@ -74,6 +85,9 @@ def setup_logging() -> None:
 # torch.utils._pytree marks LeafSpec deprecated (a FutureWarning on each `LeafSpec()`), and
 # pytorch_lightning/utilities/_pytree.py still builds one whenever Lightning flattens a batch.
 LEAFSPEC_WARNING = r"`isinstance\(treespec, LeafSpec\)` is deprecated"
+# Lightning warns whenever a module overrides transfer_batch_to_device and a DataModule is passed: the
+# train stage's Classifier does so on purpose (the batch copy on a CUDA stream of its own).
+TRANSFER_HOOK_WARNING = r"You have overridden `transfer_batch_to_device` in `LightningModule` but have passed in a"
 # Lightning's logger connector logs an advertisement whenever a Trainer has no LitLogger.
 LITLOGGER_TIP = "try installing [litlogger]"
 LIGHTNING_RANK_ZERO_LOGGERS = ("pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero",
@@ -89,8 +103,10 @@ _drop_litlogger_tip = _DropLitLoggerTip()
 
 
 def quiet_third_party() -> None:
-    """Silence Lightning's litlogger tip and torch's LeafSpec deprecation warning (and nothing else)."""
+    """Silence Lightning's litlogger tip and transfer-hook warning and torch's LeafSpec deprecation warning
+    (and nothing else)."""
     warnings.filterwarnings("ignore", message=LEAFSPEC_WARNING, category=FutureWarning)
+    warnings.filterwarnings("ignore", message=TRANSFER_HOOK_WARNING)
     # rank_zero_info logs through whichever of these Lightning imported last (a logger's filters only see
     # records logged on that very logger, not those propagated from its children).
     for name in LIGHTNING_RANK_ZERO_LOGGERS:

@@ -117,4 +117,5 @@ def pipeline_fingerprint(cfg: DictConfig) -> str:
     container.pop("model", None)  # which model, run or dataset a stage handles is not part of the pipeline's identity
     container.pop("ablation", None)
     container.get("transfer", {}).pop("dataset", None)
+    container.get("train", {}).pop("restart", None)  # how a run folder is taken over, not what is trained
     return zconfig.fingerprint(OmegaConf.create(container))

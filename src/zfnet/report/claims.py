@@ -142,7 +142,9 @@ def invariance(metrics: dict | None, model: str) -> list[Verdict]:
         return f"{t} {or_nan(dig(metrics, f'{t}.output.mean_p_true', None)):.2f}"
 
     rotated = dig(metrics, "rotation.symmetry.rotated", {}) or {}
-    return [
+    # symmetry null: the data names no class symmetries (no classes.json: ImageNet), so (iii) has no input
+    no_symmetries = dig(metrics, "rotation.symmetry") is None  # (absent: MISSING, so "cannot decide" below)
+    verdicts = [
         rules.boolean("small translations and zooms change layer 7 less than layer 1", model, both("i"),
                       "mean relative change (distance / norm) over the 2 smallest steps on each side of the identity: "
                       "layer 7 below layer 1, for translation and for scale",
@@ -161,6 +163,10 @@ def invariance(metrics: dict | None, model: str) -> list[Verdict]:
                       "(at 90 deg) > 0.1",
                       f"difference {or_nan(dig(metrics, 'rotation.symmetry.difference', None)):.3f}", ran),
     ]
+    if no_symmetries:
+        why = "needs each class's rotational symmetry (invariance.classes_file); this data names none"
+        verdicts[2:] = [rules.not_at_this_scale(v.claim, model, why) for v in verdicts[2:]]
+    return verdicts
 
 
 # ----------------------------------------------------------------------- Fig. 6: architecture selection

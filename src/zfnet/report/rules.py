@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 from zfnet.report.spec import CANNOT_DECIDE, NOT_REPRODUCED, NOT_RUN, REPRODUCED, Verdict
+from zfnet.report.stats import ROUNDING, at_least
 
 MISSING = object()
 
@@ -85,7 +86,7 @@ def share_above_half(claim: str, subject: str, share: Any, count: Any, ran: bool
         return unknown(claim, subject, rule, ran, what)
     margin = 2 * math.sqrt(0.25 / count)
     evidence = f"{what}: {share:.3f} of n = {count:.0f} (0.5 + 2 SE = {0.5 + margin:.3f})"
-    return Verdict(claim, subject, REPRODUCED if share - 0.5 >= margin else NOT_REPRODUCED, rule, evidence)
+    return Verdict(claim, subject, REPRODUCED if at_least(share - 0.5, margin) else NOT_REPRODUCED, rule, evidence)
 
 
 def shares_differ(claim: str, subject: str, higher: Any, lower: Any, count: Any, ran: bool, what: str) -> Verdict:
@@ -96,8 +97,8 @@ def shares_differ(claim: str, subject: str, higher: Any, lower: Any, count: Any,
         return unknown(claim, subject, rule, ran, what)
     se = math.sqrt((higher * (1 - higher) + lower * (1 - lower)) / count)
     evidence = f"{what}: {higher:.3f} vs {lower:.3f} of n = {count:.0f} each (2 SE = {2 * se:.3f})"
-    return Verdict(claim, subject, REPRODUCED if higher - lower >= max(2 * se, 1e-12) else NOT_REPRODUCED,
-                   rule, evidence)
+    held = higher - lower > ROUNDING and at_least(higher - lower, 2 * se)   # 0 vs 0 (SE 0) is no difference
+    return Verdict(claim, subject, REPRODUCED if held else NOT_REPRODUCED, rule, evidence)
 
 
 def boolean(claim: str, subject: str, value: Any, rule: str, evidence: str, ran: bool) -> Verdict:

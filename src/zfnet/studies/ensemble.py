@@ -10,19 +10,23 @@ from __future__ import annotations
 from typing import Iterable
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from zfnet.data.loading import normalize, ten_crop_probabilities
+from zfnet.nets.evaluation import ordered_loader
 
 
 @torch.no_grad()
 def ten_crop_softmax(model: torch.nn.Module, mean: torch.Tensor, input_scale: float, dataset: Dataset, crop: int,
-                     batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N, classes) 10-crop softmax of `model` (eval mode) over the uint8 images of `dataset`, and its (N,) labels."""
+                     batch_size: int = 64, num_workers: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, classes) 10-crop softmax of `model` (eval mode) over the uint8 images of `dataset`, and its (N,) labels.
+
+    `num_workers` DataLoader processes read the images (pinned for CUDA); the scores do not depend on it."""
     device = next(model.parameters()).device
+    mean = mean.to(device)
     scores, labels = [], []
-    for images, targets in DataLoader(dataset, batch_size=batch_size, num_workers=0):
-        inputs = normalize(images.to(device), mean.to(device), input_scale)
+    for images, targets in ordered_loader(dataset, batch_size, num_workers, device):
+        inputs = normalize(images.to(device, non_blocking=True), mean, input_scale)
         scores.append(ten_crop_probabilities(model, inputs, crop).cpu())
         labels.append(targets)
     return torch.cat(scores), torch.cat(labels)

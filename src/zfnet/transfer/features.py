@@ -72,6 +72,7 @@ def extract(model: nn.Module, images: np.ndarray, mean: torch.Tensor, crop: int,
         raise UserError(f"transfer: layer(s) {missing} not in this {getattr(model, 'arch', 'model')} "
                         f"(present: {sorted(names)})")
     device = next(model.parameters()).device
+    mean = center_crop(mean, crop).to(device)
     collected: dict[int, list[np.ndarray]] = {n: [] for n in layers}
 
     def collector(n: int):
@@ -83,12 +84,26 @@ def extract(model: nn.Module, images: np.ndarray, mean: torch.Tensor, crop: int,
     try:
         with evaluating(model):
             for start in tqdm(range(0, len(images), batch_size), desc="features", unit="batch", disable=not progress):
-                batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])).permute(0, 3, 1, 2)
-                model(center_crop(normalize(batch, mean, input_scale), crop).to(device))
+                model(device_inputs(images[start:start + batch_size], mean, crop, input_scale, device))
     finally:
         for hook in hooks:
             hook.remove()
     return {n: np.concatenate(parts) if parts else np.zeros((0, 0), np.float32) for n, parts in collected.items()}
+
+
+def device_inputs(images: np.ndarray, cropped_mean: torch.Tensor, crop: int, input_scale: float,
+                  device: torch.device) -> torch.Tensor:
+    """uint8 (n, S, S, 3) -> the network's (n, 3, crop, crop) float32 inputs on `device`: the uint8 pixels
+    travel (pinned, for CUDA), the centre crop and the mean subtraction run there, on the crop only.
+
+    The same numbers, and the same NHWC memory order, as cropping `normalize(images, mean, input_scale)`
+    on the CPU: the conv kernels (and their rounding) follow the memory order.
+    """
+    batch = torch.from_numpy(np.ascontiguousarray(images))
+    if device.type == "cuda":
+        batch = batch.pin_memory()
+    batch = batch.to(device, non_blocking=True).permute(0, 3, 1, 2)
+    return normalize(center_crop(batch, crop), cropped_mean, input_scale)
 
 
 def cache_key(*parts: bytes | str) -> str:

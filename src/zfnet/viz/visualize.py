@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from zfnet.data.loading import center_crop, normalize
+from zfnet.nets.evaluation import collate_images
 from zfnet.probes.deconv import Deconvnet
 from zfnet.probes.top9 import TopK, receptive_field
 from zfnet.viz.figures import plt, to_hwc
@@ -75,10 +76,21 @@ class ImageSet:
         images = torch.stack([self.dataset[self.indices[int(i)]][0] for i in positions])
         return center_crop(normalize(images, self.mean, self.scale), self.crop)
 
-    def batches(self, batch_size: int) -> Iterator[Tensor]:
-        """The whole set in order, `batch_size` images at a time (nothing else is held)."""
-        for start in range(0, len(self), batch_size):
-            yield self.inputs(range(start, min(start + batch_size, len(self))))
+    def batches(self, batch_size: int, workers: int = 0, device: torch.device | str = "cpu") -> Iterator[Tensor]:
+        """The whole set in order, `batch_size` images at a time (nothing else is held), on `device`.
+
+        `workers` DataLoader processes read the uint8 images (pinned for CUDA); the crop and the mean
+        subtraction run on `device`, the subtraction on the crop only. The same numbers as `inputs`: the same
+        elementwise operations on the same pixels, in the same order.
+        """
+        device = torch.device(device)
+        mean = center_crop(self.mean, self.crop).to(device)
+        loader = torch.utils.data.DataLoader(torch.utils.data.Subset(self.dataset, self.indices), batch_size,
+                                             num_workers=workers, collate_fn=collate_images,
+                                             pin_memory=device.type == "cuda",
+                                             generator=torch.Generator())  # leaves the global RNG untouched
+        for images, _ in loader:
+            yield normalize(center_crop(images.to(device, non_blocking=True), self.crop), mean, self.scale)
 
 
 # --------------------------------------------------------------------------- receptive fields
