@@ -26,7 +26,8 @@ reported as its spread: n, median, quartiles, extremes):
   noise value for that window.
 
 Outputs: plots/architecture/{conv1_filters,conv2_projections,measures}.png;
-metrics/architecture.json ({label: measures}); W&B: the figures and the measures.
+metrics/architecture.json ({label: measures}); evidence/architecture.json (`evidence`: per filter and per
+projection, what the report's intervals resample); W&B: the figures and the measures.
 """
 
 from __future__ import annotations
@@ -122,6 +123,7 @@ def main(cfg) -> None:
     with Tracker(cfg, "architecture") as tracker:
         tracker.images(paths)
         tracker.summary({"architecture": measures})
+    stage.write_evidence(cfg, "architecture", evidence(samples))   # before the metrics: they say "done"
     stage.write_metrics(cfg, "architecture", measures)
 
 
@@ -205,11 +207,23 @@ def compare(model, hparams, images, shift_inputs, window: int, cfg) -> tuple[dic
                           "projections": F.spread(lattice), "patches": F.spread(patch_lattice),
                           "white_noise": F.white_noise_lattice_share(crops_t.shape[-1], arch.alias_period)},
     }
-    samples = {"rms": rms, "dead": dead, "peak": peak, "above_nyquist": above, "shift": shift,
+    samples = {"rms": rms, "dead": dead, "peak": peak, "centroid": centroid, "above_nyquist": above, "shift": shift,
                "shift_noise": shift_noise, "lattice": lattice, "patch_lattice": patch_lattice}
     tiles = tiles or [np.ones((field.size, field.size, 3))]
     return (measures, samples, filter_mosaic(weight, shared_scale=True),
             mosaic(tiles, int(np.ceil(np.sqrt(len(tiles))))))
+
+
+def evidence(samples: dict[str, dict]) -> dict:
+    """The per-unit values behind each model's measures, for the report's intervals: per conv1 filter its RMS and
+    whether it is dead (1) or not (0); per live filter its centroid frequency and power share above Nyquist; per
+    projected conv2 map its lattice share; and the band edges that make a centroid "mid" (6 digits; null: NaN)."""
+    def values(tensor: torch.Tensor) -> list:
+        return [round(v, 6) if np.isfinite(v) else None for v in tensor.double().tolist()]
+
+    return {"mid_band": list(F.BAND_EDGES), **{label: {
+        "dead": s["dead"].int().tolist(), "rms": values(s["rms"]), "centroid_frequency": values(s["centroid"]),
+        "above_nyquist": values(s["above_nyquist"]), "lattice": values(s["lattice"])} for label, s in samples.items()}}
 
 
 def centred_cut(image, field, y: int, x: int, window: int) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Stage `correspondence@<model>`: is an object part encoded the same way across images? (paper Sec. 4.3,
 Table 1, Fig. 8)
 
-    python pipelines/correspondence.py model=zfnet [correspondence.layer5=relu5] [correspondence.draws=1000]
+    python pipelines/correspondence.py model=zfnet [correspondence.layer5=pool5] [correspondence.draws=1000]
     python pipelines/correspondence.py model=zfnet correspondence.root=/data/faces correspondence.split=null \\
         correspondence.max_rotation=null        # a folder of images + metadata.jsonl in the same format
 
@@ -16,15 +16,27 @@ In each image each part is occluded in turn (its box rounded outward to pixels, 
 in the input space: 0 = the per-pixel mean, grey). The "random" row (`random: true`) occludes one
 box per image, at a seeded random position inside the object (`zfnet.probes.correspondence.random_box`),
 whose height and width are the mean of that image's part-box heights and widths (rounded): one row,
-as in the paper's table, the size of a typical part. For layer 5 (`layer5`: pool5, what fc6 reads, or
-relu5, rectified conv5) and layer 7 (relu7: rectified fc7), e_i = x_i - x~_i and Delta is the mean
+as in the paper's table, the size of a typical part. For layer 5 (`layer5`: pool5, what fc6 reads;
+relu5, rectified conv5; auto, the default: whichever of the two is nearest the paper's 6 x 6 pool5 map
+at this input size, relu5 at 112 px and pool5 at 224; the metrics name it under "layers" and give its
+shape under "layer_shapes") and layer 7 (relu7: rectified fc7), e_i = x_i - x~_i and Delta is the mean
 share of coordinates whose signs differ over the ordered pairs of `images_per_draw` images, reported
 as mean +- std over `draws` seeded draws within one class (the paper's 5 dog images); the draws are
 the same for every occlusion and layer of a class. "average" is the mean over the classes of the
-class means and of the class stds. Zeros: see `zfnet.probes.correspondence` (both conventions reported).
+class means and of the class stds. Zeros: see `zfnet.probes.correspondence` (the strict Delta, the
+paper's; ignoring coordinates zero in both images; and "changed in both": only the coordinates nonzero
+in both e_i and e_j, so a unit that fired in one image only does not count as a sign change).
 
-Outputs: metrics/correspondence_<model>.json; plots/correspondence_<model>/{table1,fig8}.png;
-W&B: both figures and a table of every number beside the paper's.
+Negative control (`untrained`): the same architecture freshly initialized by its own `init` scheme from
+`seed`, never trained, measured on the same images, occluders and draws: its average table in the metrics,
+its per-pair Deltas in the evidence. A claim it also shows says nothing about learning (a random box sits
+at a different place in each image, a part at about the same place: geometry alone can separate them).
+
+Outputs: metrics/correspondence_<model>.json; evidence/correspondence_<model>.json (per class: the
+image paths; per draw its image indices and per pair of images the two indices (into the paths), with
+the Delta of each row and layer, for the paper's Delta and for "changed in both": what the report's
+paired intervals use); plots/correspondence_<model>/
+{table1,fig8}.png; W&B: both figures and a table of every number beside the paper's.
 
 With `data.name` other than synthetic (experiment=paper) and `root` null, the built-in faces are not
 generated: the stage writes {"ran": false, "reason"} as its metrics and a NOT_RUN.txt in its plot folder
@@ -33,6 +45,7 @@ generated: the stage writes {"ran": false, "reason"} as its metrics and a NOT_RU
 
 from __future__ import annotations
 
+import math
 import time
 import zlib
 from pathlib import Path
@@ -45,17 +58,22 @@ from zfnet.data.loading import center_crop, normalize
 from zfnet.data.prepare import BadImage, load_rgb
 from zfnet.errors import UserError
 from zfnet.io import save_figure
-from zfnet.nets.training import load_trained
+from zfnet.nets.training import load_trained, untrained_like
 from zfnet.pipeline import not_run, stage
 from zfnet.pipeline.tracking import Tracker
 from zfnet.probes.correspondence import (
     draw_statistics,
     draw_subsets,
     layer_features,
+    layer_shapes,
+    mean_and_std,
+    nearest_map,
     occlude,
+    pairwise_changed_in_both,
     pairwise_sign_disagreement,
     pixel_box,
     random_box,
+    subset_means,
     zero_share,
 )
 from zfnet.viz.correspondence import examples_figure, table_figure
@@ -70,6 +88,7 @@ PAPER = {
 }
 RANDOM = "random"
 EXAMPLES_PER_CLASS = 2  # Fig. 8 rows per class
+LAYER5_CHOICES = ("pool5", "relu5")  # in the order `auto` prefers on a tie: pool5 is the paper's tensor
 
 
 def main(cfg) -> None:
@@ -79,31 +98,34 @@ def main(cfg) -> None:
     reason = not_run.builtin_reason(cfg, root, "correspondence.root",
                                     "a folder of images with part boxes in a metadata.jsonl")
     if reason:
-        not_run.write(cfg, f"correspondence_{key}", reason, plots=[f"correspondence_{key}"])
+        not_run.write(cfg, f"correspondence_{key}", reason, plots=[f"correspondence_{key}"], evidence=True)
         return
-    model, hparams = load_trained(stage.checkpoint_path(cfg, key), device_for(cfg.trainer.accelerator))
+    device = device_for(cfg.trainer.accelerator)
+    model, hparams = load_trained(stage.checkpoint_path(cfg, key), device)
     if not root.is_dir():
         raise UserError(f"correspondence.root: {root}: folder not found (expected images and a metadata.jsonl)")
     size, crop, scale = hparams["mean"].shape[-1], hparams["crop"], float(hparams["input_scale"])
     notes = select_images(root, corr, size, crop)
     inputs = load_inputs(root, notes, hparams["mean"], scale, crop)
     boxes = occluder_boxes(notes, list(corr.parts), corr.random, crop, cfg.seed)
-    layers = {"layer5": corr.layer5, "layer7": "relu7"}
-    features = view_features(model, inputs, boxes, corr.fill, layers, cfg.visualize.batch_size)
+    layers = {"layer5": choose_layer5(model, corr.layer5, crop), "layer7": "relu7"}
+    results, per_class = measure(model, notes, inputs, boxes, layers, corr, cfg.seed, cfg.visualize.batch_size)
+    untrained = untrained_like(hparams, cfg.seed, device)
+    control, control_classes = measure(untrained, notes, inputs, boxes, layers, corr, cfg.seed, cfg.visualize.batch_size)
 
-    results = {}
-    for name in sorted({n.class_name for n in notes}):
-        members = torch.tensor([i for i, n in enumerate(notes) if n.class_name == name])
-        subsets = members[draw_subsets(len(members), corr.images_per_draw, corr.draws, class_generator(cfg.seed, name))]
-        results[name] = {"images": len(members), "table": table(features, list(boxes), subsets)}
     metrics = summarize(results, notes, boxes, corr, layers)
+    metrics["layer_shapes"] = {k: list(v) for k, v in layer_shapes(model, layers, crop).items()}
+    metrics["untrained"] = {"seed": cfg.seed, "init": untrained.options["init"],
+                            "average": summarize(control, notes, boxes, corr, layers)["average"]}
+    evidence = {"layers": layers, "classes": per_class, "untrained": {"seed": cfg.seed, "classes": {
+        name: {"paths": entry["paths"], "per_pair": entry["per_pair"]} for name, entry in control_classes.items()}}}
     seconds = time.perf_counter() - started
     log_summary(key, metrics, seconds)
 
     plots = stage.plot_dir(cfg, f"correspondence_{key}")
     paths = {"table1": plots / "table1.png", "fig8": plots / "fig8.png"}
     groups = {**{c: r["table"] for c, r in results.items()}, "average": metrics["average"]["table"]}
-    save_figure(table_figure(groups, PAPER, {"layer5": f"layer 5 ({corr.layer5})", "layer7": "layer 7 (relu7)"},
+    save_figure(table_figure(groups, PAPER, {"layer5": f"layer 5 ({layers['layer5']})", "layer7": "layer 7 (relu7)"},
                              f"{key}: Table 1, Delta over {corr.draws} draws of {corr.images_per_draw} frontal "
                              "images per class (bars: ours, mean ± std)",
                              {c: f"{c} ({r['images']} images)" for c, r in results.items()}), paths["table1"])
@@ -115,6 +137,7 @@ def main(cfg) -> None:
         tracker.summary({f"correspondence/{key}/seconds": seconds,
                          **{f"correspondence/{key}/average/{o}/{layer}": v["mean"]
                             for o, row in metrics["average"]["table"].items() for layer, v in row.items()}})
+        stage.write_evidence(cfg, f"correspondence_{key}", evidence)
         stage.write_metrics(cfg, f"correspondence_{key}", metrics)
 
 
@@ -229,6 +252,14 @@ def view_features(model, inputs: torch.Tensor, boxes: dict, fill: float, layers:
     return {layer: x.view(len(inputs), per_image, -1).transpose(0, 1) for layer, x in features.items()}
 
 
+def choose_layer5(model, setting: str, crop: int) -> str:
+    """The layer-5 tensor: `setting`, or for "auto" the one of LAYER5_CHOICES whose map at this crop is nearest
+    the paper's 6 x 6 pool5 (relu5 at 112 px, pool5 at 224 px)."""
+    if setting != "auto":
+        return setting
+    return nearest_map(layer_shapes(model, {name: name for name in LAYER5_CHOICES}, crop))
+
+
 def class_generator(seed: int, name: str) -> torch.Generator:
     """The draws of one class depend on the seed and its name only, not on which other classes run."""
     return torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(name.encode()))
@@ -237,17 +268,56 @@ def class_generator(seed: int, name: str) -> torch.Generator:
 # --------------------------------------------------------------------------- the measure
 
 
-def table(features: dict, occlusions: list[str], subsets: torch.Tensor) -> dict:
-    """{occlusion: {layer: Delta statistics and e's zero share}} over the draws (rows of image indices)."""
-    members = subsets.unique()
+def measure(model, notes, inputs: torch.Tensor, boxes: dict, layers: dict, corr, seed: int, batch_size: int
+            ) -> tuple[dict, dict]:
+    """Each class's {"images", "table"} and its evidence (image paths, per draw and per pair), measured on `model`;
+    the draws depend on the seed and the class only, so a second model gets the same draws."""
+    features = view_features(model, inputs, boxes, corr.fill, layers, batch_size)
+    results, evidence = {}, {}
+    for name in sorted({n.class_name for n in notes}):
+        members = torch.tensor([i for i, n in enumerate(notes) if n.class_name == name])
+        draws = draw_subsets(len(members), corr.images_per_draw, corr.draws, class_generator(seed, name))
+        rows, units = table(features, list(boxes), members, draws)
+        results[name] = {"images": len(members), "table": rows}
+        evidence[name] = {"paths": [notes[i].path for i in members.tolist()], **units}
+    return results, evidence
+
+
+def table(features: dict, occlusions: list[str], members: torch.Tensor, draws: torch.Tensor) -> tuple[dict, dict]:
+    """One class (`members`: its image indices; `draws`: rows of indices into `members`).
+
+    Returns {occlusion: {layer: Delta statistics over the draws, e's zero share and the share of coordinates
+    changed in both images of a pair}}, and the class's evidence: each draw's Delta and each pair's, per
+    occlusion and layer, for the paper's Delta and for "changed in both" (the draws and pairs are the same
+    for every occlusion and layer).
+    """
+    subsets, (first, second) = members[draws], torch.triu_indices(len(members), len(members), offset=1)
+    evidence = {"per_draw": {"images": draws, "delta": {}, "delta_changed_in_both": {}},
+                "per_pair": {"images": torch.stack([first, second], dim=1), "delta": {}, "delta_changed_in_both": {}}}
     rows = {}
     for o, name in enumerate(occlusions):
         rows[name] = {}
+        for unit in ("per_draw", "per_pair"):
+            for measure in ("delta", "delta_changed_in_both"):
+                evidence[unit][measure][name] = {}
         for layer, x in features.items():
             e = x[0] - x[o + 1]  # (images, D): original minus occluded
             strict, ignore_zeros = pairwise_sign_disagreement(e)
-            rows[name][layer] = {**draw_statistics(strict, ignore_zeros, subsets), "zero_share": zero_share(e[members])}
-    return rows
+            both, both_share = pairwise_changed_in_both(e)
+            per_draw = {"delta": subset_means(strict, subsets), "delta_changed_in_both": subset_means(both, subsets)}
+            mean_both, std_both = mean_and_std(per_draw["delta_changed_in_both"])
+            rows[name][layer] = {**draw_statistics(strict, ignore_zeros, subsets), "mean_changed_in_both": mean_both,
+                                 "std_changed_in_both": std_both, "zero_share": zero_share(e[members]),
+                                 "changed_in_both_share": mean_and_std(subset_means(both_share, subsets))[0]}
+            for measure, pairwise in (("delta", strict), ("delta_changed_in_both", both)):
+                evidence["per_draw"][measure][name][layer] = rounded(per_draw[measure])
+                evidence["per_pair"][measure][name][layer] = rounded(pairwise[members[first], members[second]])
+    return rows, evidence
+
+
+def rounded(values: torch.Tensor) -> list:
+    """Evidence values: 6 digits, NaN as None (JSON has no NaN)."""
+    return [None if math.isnan(v) else round(v, 6) for v in values.tolist()]
 
 
 def summarize(results: dict, notes, boxes: dict, corr, layers: dict) -> dict:
@@ -259,28 +329,30 @@ def summarize(results: dict, notes, boxes: dict, corr, layers: dict) -> dict:
                for o in boxes}
     for entry in results.values():
         entry["random_minus_parts"] = random_gap(entry["table"], list(corr.parts))
+        entry["random_minus_parts_changed_in_both"] = random_gap(entry["table"], list(corr.parts), "mean_changed_in_both")
     sizes = {o: [float(np.mean([b[3] - b[1] for b in bs])), float(np.mean([b[2] - b[0] for b in bs]))]
              for o, bs in boxes.items()}
     return {
-        "layers": layers, "images": len(notes), "images_per_draw": corr.images_per_draw, "draws": corr.draws,
-        "fill": corr.fill, "occluder_mean_hw": sizes, "classes": results,
-        "average": {"classes": classes, "table": average, "random_minus_parts": random_gap(average, list(corr.parts))},
+        "layers": layers, "layer5_setting": corr.layer5, "images": len(notes), "images_per_draw": corr.images_per_draw,
+        "draws": corr.draws, "fill": corr.fill, "occluder_mean_hw": sizes, "classes": results,
+        "average": {"classes": classes, "table": average, "random_minus_parts": random_gap(average, list(corr.parts)),
+                    "random_minus_parts_changed_in_both": random_gap(average, list(corr.parts), "mean_changed_in_both")},
     }
 
 
-def random_gap(rows: dict, parts: list[str]) -> dict | None:
-    """Delta(random) minus the mean Delta of the parts, per layer (the paper: 0.035 at layer 5, 0.004 at 7);
-    None without a random row."""
+def random_gap(rows: dict, parts: list[str], stat: str = "mean") -> dict | None:
+    """Delta(random) minus the mean Delta of the parts (the row statistic `stat`), per layer (the paper: 0.035 at
+    layer 5, 0.004 at 7); None without a random row."""
     if RANDOM not in rows:
         return None
-    return {layer: rows[RANDOM][layer]["mean"] - float(np.mean([rows[p][layer]["mean"] for p in parts]))
+    return {layer: rows[RANDOM][layer][stat] - float(np.mean([rows[p][layer][stat] for p in parts]))
             for layer in rows[RANDOM]}
 
 
 def log_summary(key: str, metrics: dict, seconds: float) -> None:
     for o, row in metrics["average"]["table"].items():
-        numbers = "  ".join(f"{layer} {s['mean']:.3f} +- {s['std']:.3f} (ignoring zeros {s['mean_ignore_zeros']:.3f})"
-                            for layer, s in row.items())
+        numbers = "  ".join(f"{layer} {s['mean']:.3f} +- {s['std']:.3f} (ignoring zeros {s['mean_ignore_zeros']:.3f}, "
+                            f"changed in both {s['mean_changed_in_both']:.3f})" for layer, s in row.items())
         stage.log.info("%s %-10s %s", key, o, numbers)
     stage.log.info("%s: %d images in %d classes measured in %.1f s", key, metrics["images"], len(metrics["classes"]),
                    seconds)
@@ -290,7 +362,8 @@ def log_summary(key: str, metrics: dict, seconds: float) -> None:
 
 
 TABLE_COLUMNS = ["group", "occluded", "layer", "delta_mean", "delta_std", "delta_ignore_zeros_mean",
-                 "delta_ignore_zeros_std", "zero_share", "paper_mean", "paper_std"]
+                 "delta_ignore_zeros_std", "delta_changed_in_both_mean", "delta_changed_in_both_std",
+                 "changed_in_both_share", "zero_share", "paper_mean", "paper_std"]
 
 
 def table_rows(groups: dict) -> list[list]:
@@ -300,6 +373,7 @@ def table_rows(groups: dict) -> list[list]:
             for layer, s in layers.items():
                 paper = PAPER.get(o, {}).get(layer, (None, None))
                 rows.append([group, o, layer, s["mean"], s["std"], s["mean_ignore_zeros"], s["std_ignore_zeros"],
+                             s["mean_changed_in_both"], s["std_changed_in_both"], s["changed_in_both_share"],
                              s["zero_share"], *paper])
     return rows
 

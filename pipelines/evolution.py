@@ -15,6 +15,7 @@ Outputs: plots/evolution_<model>/evolution_<layer>.png (rows: maps, columns: epo
 convergence.png (each layer's distance to its last-snapshot weights, ||w_e - w_last|| / ||w_last||,
 per epoch: a layer that has converged sits near 0); metrics/evolution_<model>.json (per layer and
 epoch: that distance, and the mean strongest activation of the maps shown); W&B: the figures.
+An untrained model (train.epochs=0) has no snapshots: the stage writes {"ran": false, "reason"} instead.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from zfnet.errors import UserError
 from zfnet.io import save_figure
 from zfnet.nets.models import get_layer
 from zfnet.nets.training import load_trained
-from zfnet.pipeline import stage
+from zfnet.pipeline import not_run, stage
+from zfnet.pipeline.config import recipe
 from zfnet.pipeline.tracking import Tracker
 from zfnet.probes.deconv import Deconvnet
 from zfnet.probes.top9 import top_activations
@@ -51,6 +53,10 @@ from zfnet.viz.visualize import (
 
 def main(cfg) -> None:
     key, vis = cfg.model, cfg.visualize
+    if recipe(cfg, key)["epochs"] == 0:
+        not_run.write(cfg, f"evolution_{key}", f"{key} was not trained (train.epochs=0): no training snapshots",
+                      plots=[f"evolution_{key}"])
+        return
     device = device_for(cfg.trainer.accelerator)
     snapshots = find_snapshots(Path(cfg.paths.outputs) / "train" / key / "checkpoints")
     epochs = list(snapshots)

@@ -9,18 +9,25 @@ part shows the mean image). Per image and step: the Euclidean distance of the la
 and layer-7 (relu7) vectors to the untransformed image's, raw and relative to the original's norm,
 and p(true class).
 
-The paper's claims as metrics (definitions in `zfnet.probes.invariance`):
-* (i) `small_change`: over the small steps (`small_steps` nearest the identity on each side) layer 7
-  changes less than layer 1, relative to its norm (translation and scale);
-* (ii) `output`: p(true) stays high (mean over steps >= `high_p_true`; the share of steps whose top
-  label is true) under translation and scale (rotation reported beside them);
-* (iii) `symmetry`: per class, mean p(true) at its symmetry angles minus halfway between them (classes
-  without rotational symmetry at multiples of `control_angle`, as a control); held when the
-  symmetric classes score above the others by more than `margin`. The built-in data shows symmetric
-  classes at every phase of their symmetry (i.e. at any rotation) in training, the others within
-  +-20 degrees, so (iii) is also read as `rotated`: mean p(true) beyond `symmetry_guard` degrees, the
-  symmetric classes against the others (`iii_rotation_symmetric_kept`). Families and symmetries come from
-  `classes_file` (the built-in data's classes.json); without one, (iii) is null.
+The paper's claims, measured (definitions in `zfnet.probes.invariance`); the report judges them from the
+per-image evidence (`zfnet.report.invariance_claims`), the metrics hold the means over images:
+* (i) `small_change`: the relative change over the small steps (`small_steps` nearest the identity on
+  each side), layer 1 against layer 7 (translation and scale);
+* (ii) `output`: p(true) under translation and scale (rotation reported beside them);
+* (iii) `symmetry`: per class, mean p(true) at its symmetry angles and halfway between them (classes
+  without rotational symmetry at multiples of `control_angle`, as a control), and `rotated`: mean p(true)
+  beyond `symmetry_guard` degrees from upright, the symmetric classes against the others. Families and
+  symmetries come from `classes_file` (the built-in data's classes.json); without one, (iii) is null.
+
+Negative control (`untrained`): the same architecture freshly initialized by its own `init` scheme from
+`seed`, never trained (no checkpoint weights; the checkpoint's mean image and input scale), measured on
+the same images and steps. A claim it also shows says nothing about learning.
+
+Per-image evidence (evidence/invariance_<model>.json, floats to 6 decimals): each image's val index,
+class, symmetry (`symmetric`, `symmetry_order`, the `period` it is scored at), and, for the trained net
+and under `untrained` for the control, the curves per step (`curves.<transform>.{p_true, layer1, layer7}`,
+the layer changes relative to the untransformed vector's norm) and the per-image measures the report
+resamples (`zfnet.probes.invariance.per_image`).
 
 Beyond the paper, on the built-in data (`rerender_images` > 0): a seeded subset of the measured images
 is re-rendered by the generator with only the object moved (`zfnet.probes.invariance_scenes`), and the
@@ -28,12 +35,13 @@ same metrics are reported for it beside the image-space ones on the same images 
 
 Outputs: plots/invariance_<model>/fig5.png (the `examples` images), classes_<transform>.png (mean
 +- std per class, one column per class family) and rerendered.png; metrics/invariance_<model>.json;
-W&B: the figures, a per-class table and the summary.
+evidence/invariance_<model>.json; W&B: the figures, a per-class table and the summary.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -47,7 +55,7 @@ from zfnet.data.prepare import PreparedSplit
 from zfnet.data.synthetic.catalogue import SyntheticSpec
 from zfnet.errors import UserError
 from zfnet.io import save_figure
-from zfnet.nets.training import load_trained
+from zfnet.nets.training import load_trained, untrained_like
 from zfnet.pipeline import stage
 from zfnet.pipeline.tracking import Tracker
 from zfnet.probes import invariance as P
@@ -72,20 +80,24 @@ def main(cfg) -> None:
     info = class_info(cfg, split.classes)
 
     started = time.perf_counter()
-    curves = {kind: run_measure(model, split, indices, labels, thetas[kind], hparams, inv, device, kind)
-              for kind in P.KINDS}
+    curves = measure_all(model, split, indices, labels, thetas, hparams, inv, device)
     seconds = time.perf_counter() - started
     views = len(indices) * sum(len(v) + 1 for v in values.values())
     stage.log.info("%s: %d images x %d views in %.1f s (%.0f views/s)", key, len(indices),
                    views // max(len(indices), 1), seconds, views / seconds)
+    started = time.perf_counter()
+    untrained = untrained_like(hparams, cfg.seed, device)
+    control = measure_all(untrained, split, indices, labels, thetas, hparams, inv, device, "untrained ")
+    stage.log.info("%s untrained (the negative control): the same views in %.1f s", key, time.perf_counter() - started)
 
     metrics = {"images": len(indices), "layer1": inv.layer1, "layer7": P.LAYER7,
                "steps": {kind: [round(float(v), 4) for v in values[kind]] for kind in P.KINDS},
-               "base_top1_error": float((curves["rotation"].base_label != labels).double().mean()),
-               **{kind: transform_metrics(kind, curves[kind], values[kind], labels, inv) for kind in P.KINDS}}
-    metrics["rotation"]["symmetry"] = symmetry_metrics(curves["rotation"], values["rotation"], labels,
-                                                       split.classes, info, inv)
-    metrics["claims"] = claims(metrics)
+               **summaries(curves, values, labels, split.classes, info, inv),
+               "untrained": {"seed": cfg.seed, "init": untrained.options["init"],
+                             **summaries(control, values, labels, split.classes, info, inv)}}
+    evidence = {**image_evidence(split, indices, labels, values, info, inv),
+                **net_evidence(curves, values, labels, info, split.classes, inv),
+                "untrained": {"seed": cfg.seed, **net_evidence(control, values, labels, info, split.classes, inv)}}
     # deterministic values only in the metrics file: speed goes to the log and W&B
 
     plots = stage.plot_dir(cfg, f"invariance_{key}")
@@ -116,12 +128,19 @@ def main(cfg) -> None:
         tracker.table(f"invariance/{key}/classes", TABLE_COLUMNS, table_rows(metrics, split.classes, info))
         speed = {"seconds": seconds, "views_per_s": views / seconds}
         tracker.summary({f"invariance/{key}/{name}": value for name, value in stage.flat_numbers({**metrics, **speed}).items()})
+        stage.write_evidence(cfg, f"invariance_{key}", evidence)
         stage.write_metrics(cfg, f"invariance_{key}", metrics)
 
 
-def run_measure(model, split, indices, labels, theta, hparams, inv, device, kind: str) -> P.Curves:
+def measure_all(model, split, indices, labels, thetas, hparams, inv, device, what: str = "") -> dict[str, P.Curves]:
+    """{transform: Curves} of `model` on the measured images."""
+    return {kind: run_measure(model, split, indices, labels, thetas[kind], hparams, inv, device, what + kind)
+            for kind in P.KINDS}
+
+
+def run_measure(model, split, indices, labels, theta, hparams, inv, device, desc: str) -> P.Curves:
     parts = []
-    for start in tqdm(range(0, len(indices), IMAGES_PER_CALL), desc=kind, unit="batch", disable=None):
+    for start in tqdm(range(0, len(indices), IMAGES_PER_CALL), desc=desc, unit="batch", disable=None):
         part = slice(start, start + IMAGES_PER_CALL)
         images = torch.stack([split[i][0] for i in indices[part]]).to(device)
         parts.append(P.measure(model, images, labels[part].to(device), hparams["mean"].to(device), theta,
@@ -162,9 +181,17 @@ def period(name: str, info, inv) -> float:
     return float(angle) if (info or {}).get(name, {}).get("rot_symmetric") and angle else float(inv.control_angle)
 
 
+def summaries(curves: dict[str, P.Curves], values, labels, classes, info, inv) -> dict:
+    """The metrics of one network: the untransformed top-1 error and, per transform, the means over images."""
+    result = {"base_top1_error": float((curves["rotation"].base_label != labels).double().mean()),
+              **{kind: transform_metrics(kind, curves[kind], values[kind], labels, inv) for kind in P.KINDS}}
+    result["rotation"]["symmetry"] = symmetry_metrics(curves["rotation"], values["rotation"], labels, classes, info, inv)
+    return result
+
+
 def transform_metrics(kind: str, curves: P.Curves, values, labels, inv) -> dict:
     relative1, relative7 = curves.relative("layer1"), curves.relative("layer7")
-    result = {"output": P.output_stability(curves.p_true, curves.top_label, labels, inv.high_p_true),
+    result = {"output": P.output_stability(curves.p_true, curves.top_label, labels),
               "layer1_relative_mean": float(relative1.mean()), "layer7_relative_mean": float(relative7.mean())}
     if kind != "rotation":
         result["small_change"] = P.small_change(relative1, relative7, values, P.IDENTITY[kind], inv.small_steps)
@@ -182,19 +209,60 @@ def symmetry_metrics(curves: P.Curves, angles, labels, classes, info, inv) -> di
                                            inv.symmetry_tolerance),
                         "rotated": P.rotated_p_true(curves.p_true[mine], angles, inv.symmetry_guard)}
     symmetric = symmetric_classes(classes, info)
-    return {"classes": scores, **P.rotation_claim(scores, symmetric, inv.margin),
-            "rotated": P.rotation_claim(scores, symmetric, inv.margin, key="rotated"),
+    return {"classes": scores, **P.rotation_claim(scores, symmetric),
+            "rotated": P.rotation_claim(scores, symmetric, key="rotated"),
             "tolerance": inv.symmetry_tolerance, "guard": inv.symmetry_guard, "control_angle": inv.control_angle}
 
 
-def claims(metrics: dict) -> dict:
-    symmetry = metrics["rotation"]["symmetry"]
-    return {"i_translation": metrics["translation"]["small_change"]["held"],
-            "i_scale": metrics["scale"]["small_change"]["held"],
-            "ii_translation": metrics["translation"]["output"]["held"],
-            "ii_scale": metrics["scale"]["output"]["held"],
-            "iii_rotation": symmetry["held"] if symmetry else None,
-            "iii_rotation_symmetric_kept": symmetry["rotated"]["held"] if symmetry else None}
+# --------------------------------------------------------------------------- per-image evidence
+
+
+EVIDENCE_DIGITS = 6  # the evidence file's floats are rounded to this many decimals (compact; p(true) to 1e-6)
+
+
+def image_evidence(split, indices, labels, values, info, inv) -> dict:
+    """What each measured image is: its index in the val split, its class, and its class's rotational
+    symmetry (`symmetric` 0/1, `symmetry_order`: 360 / its symmetry angle, 1 for the others; `period`: the
+    angle (iii) scores it at; all null without a classes file); the steps and settings the measures used."""
+    names = [split.classes[int(c)] for c in labels]
+    known = info is not None
+    return {"images": len(indices), "image_index": [int(i) for i in indices], "classes": list(split.classes),
+            "label": [int(c) for c in labels],
+            "symmetric": [int(name in symmetric_classes(split.classes, info)) for name in names] if known else None,
+            "symmetry_order": [symmetry_order(name, info) for name in names] if known else None,
+            "period": [period(name, info, inv) for name in names] if known else None,
+            "steps": {kind: [round(float(v), 4) for v in values[kind]] for kind in P.KINDS},
+            "settings": {"small_steps": inv.small_steps, "symmetry_tolerance": inv.symmetry_tolerance,
+                         "symmetry_guard": inv.symmetry_guard, "control_angle": inv.control_angle}}
+
+
+def symmetry_order(name: str, info) -> int:
+    """How many rotations map the class's objects onto themselves (360 / symmetry angle); 1 for the others."""
+    entry = (info or {}).get(name, {})
+    angle = entry.get("symmetry_angle")
+    return int(round(360.0 / float(angle))) if entry.get("rot_symmetric") and angle else 1
+
+
+def net_evidence(curves: dict[str, P.Curves], values, labels, info, classes, inv) -> dict:
+    """One network's per-image curves (p(true) and the layer-1 and layer-7 changes relative to the
+    untransformed vector's norm, per step) and the per-image measures the report judges (`P.per_image`)."""
+    periods = None if info is None else [period(classes[int(c)], info, inv) for c in labels]
+    measures = P.per_image(curves, values, inv.small_steps, inv.symmetry_guard, inv.symmetry_tolerance, periods)
+    return compact({"curves": {kind: {"p_true": curves[kind].p_true, "layer1": curves[kind].relative("layer1"),
+                                      "layer7": curves[kind].relative("layer7")} for kind in P.KINDS},
+                    **measures})
+
+
+def compact(value):
+    """Tensors as lists rounded to EVIDENCE_DIGITS decimals (NaN as null), recursively."""
+    if isinstance(value, dict):
+        return {k: compact(v) for k, v in value.items()}
+    if isinstance(value, torch.Tensor):
+        rounded = value.double().round(decimals=EVIDENCE_DIGITS)
+        if rounded.dim() > 1:
+            return [compact(row) for row in rounded]
+        return [None if math.isnan(v) else v for v in rounded.tolist()]
+    return value
 
 
 def class_curves(curves: P.Curves, labels, classes, info) -> list[ClassCurve]:
@@ -263,7 +331,6 @@ def rerendered_scenes(cfg, model, split, indices, labels, curves, values, hparam
         result[name] = {kind: transform_metrics(kind, source[kind], values[kind], labels[chosen], inv) for kind in P.KINDS}
         result[name]["rotation"]["symmetry"] = symmetry_metrics(source["rotation"], values["rotation"], labels[chosen],
                                                                 split.classes, info, inv)
-        result[name]["claims"] = claims(result[name])
     names = [f"{split.classes[int(labels[n])]} (val {indices[n]})" for n in chosen[:5]]
     return result, rows, names
 

@@ -19,9 +19,16 @@ built-in data has one), definitions in `zfnet.probes.occlusion_measures`:
 * `layer5_map_drop`: Fig. 7(b)'s claim: the relative drop of the strongest layer-5 map's total where
   the occluder covers the centre of mass of that map's deconvnet projection, against elsewhere.
 
+Negative control (`untrained`): the same architecture freshly initialized by its own `init` scheme from
+`seed` (`zfnet.nets.training.untrained_like`), never trained, swept on the same images with the same
+occluder grid, mode and batch: its p(true) drops on the object and background and its layer-5 map drop in
+the metrics, its per-image columns in the evidence (no maps, no figures). Covering the spot that drives a
+layer-5 map lowers that map whatever the weights: a claim the control shows too says nothing about learning.
+
 Outputs: plots/occlusion_<model>/fig7_<class>.png (the five panels for `figure_per_class` images of
 each class) and measures.png; outputs/occlusion/<model>/maps.pt (every map); metrics/occlusion_<model>.json;
-W&B: the figures and a per-image table.
+evidence/occlusion_<model>.json (per image: p(true) and its log-odds unoccluded and averaged over the object
+and background positions, the layer-5 map's drops; `evidence`; the control's under "untrained"); W&B: the figures and a per-image table.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from tqdm import tqdm
 from zfnet.data.annotations import read_annotations
 from zfnet.data.prepare import PreparedSplit
 from zfnet.io import atomic_path, save_figure
-from zfnet.nets.training import load_trained
+from zfnet.nets.training import load_trained, untrained_like
 from zfnet.pipeline import stage
 from zfnet.pipeline.tracking import Tracker
 from zfnet.probes import occlusion_measures as M
@@ -77,13 +84,19 @@ def main(cfg) -> None:
                    len(images), sweep.p_true[0].numel(), seconds, positions / seconds, occ.mode)
     save_maps(Path(cfg.paths.outputs) / "occlusion" / key / "maps.pt", sweep, indices)
 
-    per = per_image(sweep, annotations(cfg, split, indices, hparams["crop"]), occ, hparams["crop"])
+    notes = annotations(cfg, split, indices, hparams["crop"])
+    per = per_image(sweep, notes, occ, hparams["crop"])
     deconv = Deconvnet(model, normalize_down=cfg.visualize.normalize_down)
+    covering, elsewhere = layer5_drops(sweep, projection_centres(deconv, images, sweep.channel, device), occ)
     metrics = {"images": len(images), "patch": occ.patch, "stride": occ.stride, "grid": sweep.p_true.shape[-1],
                "fill": occ.fill, "mode": occ.mode,
                "base_top1_error": float((sweep.base_label.cpu() != labels).double().mean()),
-               **measure(per, occ, hparams["crop"]),
-               "layer5_map_drop": map_drop(sweep, projection_centres(deconv, images, sweep.channel, device), occ)}
+               **measure(per, occ, hparams["crop"]), "layer5_map_drop": map_drop(covering, elsewhere)}
+    started = time.perf_counter()
+    metrics["untrained"], control = untrained_control(untrained_like(hparams, cfg.seed, device), cfg, images, labels,
+                                                      notes, hparams["crop"], approximation, device)
+    control_seconds = time.perf_counter() - started
+    stage.log.info("%s untrained (the negative control): the same sweep in %.1f s", key, control_seconds)
     # deterministic values only in the metrics file: speed goes to the log and W&B
 
     plots = stage.plot_dir(cfg, f"occlusion_{key}")
@@ -103,21 +116,39 @@ def main(cfg) -> None:
     with Tracker(cfg, "occlusion", name=f"occlusion-{key}") as tracker:
         tracker.images(figures)
         tracker.table(f"occlusion/{key}/images", TABLE_COLUMNS, table_rows(sweep, per, labels, indices, split.classes))
-        speed = {"seconds": seconds, "positions_per_s": positions / seconds}
+        speed = {"seconds": seconds, "positions_per_s": positions / seconds, "untrained_seconds": control_seconds}
         tracker.summary({f"occlusion/{key}/{name}": value for name, value in stage.flat_numbers({**metrics, **speed}).items()})
+        stage.write_evidence(cfg, f"occlusion_{key}", {**evidence(sweep, per, covering, elsewhere, labels, indices),
+                                                        "untrained": control})
         stage.write_metrics(cfg, f"occlusion_{key}", metrics)
 
 
-def run_sweep(model, images, labels, occ, approximation, device) -> Sweep:
+def run_sweep(model, images, labels, occ, approximation, device, desc: str = "occlusion") -> Sweep:
     parts = []
     starts = range(0, len(images), IMAGES_PER_CALL)
-    for start in tqdm(starts, desc="occlusion", unit="batch", disable=None):
+    for start in tqdm(starts, desc=desc, unit="batch", disable=None):
         part = slice(start, min(start + IMAGES_PER_CALL, len(images)))
         batch = images.inputs(range(part.start, part.stop)).to(device)
         sweep = occlusion_sweep(model, batch, labels[part].to(device), occ.patch, occ.stride, occ.fill, occ.mode,
                                 occ.batch_size, approximation)
         parts.append(Sweep(*(field.cpu() for field in sweep)))
     return Sweep(*(torch.cat(fields) for fields in zip(*parts)))
+
+
+def untrained_control(model, cfg, images, labels, notes, size: int, approximation, device) -> tuple[dict, dict]:
+    """The negative control: `model` (untrained) swept like the trained net; (its metrics block: the p(true) drops
+    on object and background and the layer-5 map drop; its per-image evidence, the columns the claims read)."""
+    occ = cfg.occlusion
+    sweep = run_sweep(model, images, labels, occ, approximation, device, desc="untrained occlusion")
+    per = per_image(sweep, notes, occ, size)
+    deconv = Deconvnet(model, normalize_down=cfg.visualize.normalize_down)
+    covering, elsewhere = layer5_drops(sweep, projection_centres(deconv, images, sweep.channel, device), occ)
+    metrics = {"seed": cfg.seed, "init": model.options["init"],
+               "base_top1_error": float((sweep.base_label != labels).double().mean()),
+               "p_true_drop": measure(per, occ, size)["p_true_drop"], "layer5_map_drop": map_drop(covering, elsewhere)}
+    columns = evidence(sweep, per, covering, elsewhere, labels, range(len(labels)))
+    del columns["image"], columns["label"]  # the trained net's columns name them: the same images in the same order
+    return metrics, {"seed": cfg.seed, **columns}
 
 
 def annotations(cfg, split: PreparedSplit, indices: list[int], crop: int):
@@ -141,7 +172,7 @@ def per_image(sweep: Sweep, notes, occ, size: int) -> dict[str, torch.Tensor]:
     changed = (sweep.top_label != sweep.base_label[:, None, None]).double()
     result = {"max_drop": drop.flatten(1).amax(dim=1).double(), "label_change": changed.mean(dim=(1, 2))}
     for name in ("hit_box", "centre_hit_box", "hit_mask", "centre_hit_mask", "object_drop", "background_drop",
-                 "object_label_change", "background_label_change"):
+                 "object_label_change", "background_label_change", *EVIDENCE_MEANS):
         result[name] = torch.full((n,), float("nan"), dtype=torch.float64)
     notes = notes or [None] * n
     tolerance = occ.pointing_tolerance * size / 224
@@ -162,6 +193,9 @@ def per_image(sweep: Sweep, notes, occ, size: int) -> dict[str, torch.Tensor]:
             drop[masked], cover, occ.object_share)
         result["object_label_change"][masked], result["background_label_change"][masked] = M.drop_on_object(
             changed[masked], cover, occ.object_share)
+        for name, values in (("p_true", sweep.p_true), ("log_odds", sweep.log_odds)):
+            result[f"object_{name}"][masked], result[f"background_{name}"][masked] = M.drop_on_object(
+                values[masked], cover, occ.object_share)
     return result
 
 
@@ -203,16 +237,37 @@ def projection_centres(deconv, images, channels, device, batch_size: int = 64) -
     return torch.cat(centres)
 
 
-def map_drop(sweep: Sweep, centres: torch.Tensor, occ) -> dict:
-    """Fig. 7(b)'s claim: the map's total drops when the occluder covers the region its projection shows.
-    The relative drop (base - occluded) / base, over positions covering the projection's centre against
-    the others."""
+def layer5_drops(sweep: Sweep, centres: torch.Tensor, occ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fig. 7(b)'s claim, per image ((N,) each): the map's relative drop (base - occluded) / base, averaged
+    over the positions covering its projection's centre and over the others (NaN where there are none)."""
     relative = (sweep.base_total[:, None, None] - sweep.layer5_total) / sweep.base_total[:, None, None].clamp(min=1e-12)
-    covering, elsewhere = M.masked_means(relative, M.covers(centres, sweep.p_true.shape[-1], occ.patch, occ.stride))
+    return M.masked_means(relative, M.covers(centres, sweep.p_true.shape[-1], occ.patch, occ.stride))
+
+
+def map_drop(covering: torch.Tensor, elsewhere: torch.Tensor) -> dict:
+    """`layer5_drops` summed up over the images."""
     return {"covering_projection": _nanmean(covering), "elsewhere": _nanmean(elsewhere),
             "images_covered": int((~covering.isnan()).sum()),
             "share_of_images_where_covering_drops_more": _nanmean((covering > elsewhere).double()
                                                                   [~(covering.isnan() | elsewhere.isnan())])}
+
+
+EVIDENCE_MEANS = ("object_p_true", "background_p_true", "object_log_odds", "background_log_odds")
+
+
+def evidence(sweep: Sweep, per: dict[str, torch.Tensor], covering, elsewhere, labels, indices) -> dict[str, list]:
+    """Per image (unit i at index i of every list), what the report's intervals resample: p(true) and its
+    log-odds unoccluded, their means with the occluder on the object and on background only (None: no mask,
+    or no such position), and the layer-5 map's relative drop covering its projection and elsewhere."""
+    columns = {"image": list(indices), "label": labels.tolist(), "p_true": sweep.base_p_true,
+               "log_odds": sweep.base_log_odds, **{name: per[name] for name in EVIDENCE_MEANS},
+               "layer5_covering_drop": covering, "layer5_elsewhere_drop": elsewhere}
+    return {name: values if isinstance(values, list) else [_rounded(v) for v in values.double().tolist()]
+            for name, values in columns.items()}
+
+
+def _rounded(value: float) -> float | None:
+    return None if math.isnan(value) else round(value, 6)
 
 
 def _nanmean(values: torch.Tensor) -> float | None:

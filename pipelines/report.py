@@ -42,22 +42,29 @@ def metric_stems(cfg) -> list[str]:
             *(f"transfer_{d}" for d in cfg.transfer.roots), "table2", "table3"]
 
 
-def load_metrics(folder: Path, stems: list[str]) -> dict[str, dict | None]:
+def load_metrics(folder: Path, stems: list[str], evidence: Path | None = None) -> dict[str, dict | None]:
     """Parsed metrics files; None for a file that does not exist or says {"ran": false} (its stage has not
-    run: `zfnet.pipeline.not_run`)."""
+    run: `zfnet.pipeline.not_run`). A stage's per-unit evidence (`<evidence>/<stem>.json`), where it wrote
+    one, is under the key "evidence" of its metrics."""
     loaded = {}
     for name in stems:
         path = folder / f"{name}.json"
         if not path.is_file():
             loaded[name] = None
             continue
-        try:
-            loaded[name] = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise UserError(f"{path}: not a JSON metrics file ({err})") from None
+        loaded[name] = _read_json(path, "metrics")
         if not_run.reason_of(loaded[name]) is not None:
             loaded[name] = None
+        elif evidence is not None and (evidence / f"{name}.json").is_file():
+            loaded[name]["evidence"] = _read_json(evidence / f"{name}.json", "evidence")
     return loaded
+
+
+def _read_json(path: Path, what: str):
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: not a JSON {what} file ({err})") from None
 
 
 def not_run_reasons(folder: Path, stems: list[str]) -> dict[str, str]:
@@ -88,7 +95,7 @@ def main(cfg) -> None:
         stage.log.warning("report: not publishing the W&B report: set report.entity (or logger.entity) to your "
                           "W&B user or team; its spec is still written")
         publish = False
-    results = Results(load_metrics(Path(cfg.paths.metrics), metric_stems(cfg)), Path(cfg.paths.plots),
+    results = Results(load_metrics(Path(cfg.paths.metrics), metric_stems(cfg), Path(cfg.paths.evidence)), Path(cfg.paths.plots),
                       OmegaConf.to_container(cfg, resolve=True), claims.paper_size_parameters())
     reasons = not_run_reasons(Path(cfg.paths.metrics), metric_stems(cfg))
     sections = build_sections(results)

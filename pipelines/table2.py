@@ -5,7 +5,8 @@
 
 Each run of `ablations.ensembles` scores every validation image with the 10-crop test; an ensemble
 averages its members' softmax outputs. Writes `metrics/table2.json` (each entry's errors, each
-member's alone, and each ensemble's gain over its best and its average member), `plots/table2/`
+member's alone, and each ensemble's gain over its best and its average member), `evidence/table2.json`
+(per image: right or wrong, each run and each entry; each run's seed replicates among them), `plots/table2/`
 and one W&B run.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
 from zfnet.data.prepare import PreparedSplit
@@ -21,9 +23,9 @@ from zfnet.io import save_figure, write_text
 from zfnet.nets.training import load_trained
 from zfnet.pipeline import ablations, stage
 from zfnet.pipeline.tracking import Tracker
-from zfnet.studies.ensemble import average, ten_crop_softmax, topk_errors
+from zfnet.studies.ensemble import average, ten_crop_softmax, topk_errors, topk_hits
 from zfnet.studies.figures import table2_figure
-from zfnet.studies.tables import TABLE2_COLUMNS, markdown, table2
+from zfnet.studies.tables import TABLE2_COLUMNS, markdown, seed_replicates, table2
 from zfnet.viz.visualize import device_for
 
 
@@ -48,7 +50,8 @@ def main(cfg) -> None:
             raise UserError(f"{checkpoints[run]}: scored the validation split in another order than the others")
         labels = run_labels
     alone = {run: topk_errors(scores[run], labels) for run in runs}
-    errors = {name: topk_errors(average(scores[m] for m in members), labels) for name, members in ensembles.items()}
+    ensembled = {name: average(scores[m] for m in members) for name, members in ensembles.items()}
+    errors = {name: topk_errors(ensembled[name], labels) for name in ensembles}
     gains = {name: {"over_best_member": min(alone[m][0] for m in members) - errors[name][0],
                     "over_mean_member": sum(alone[m][0] for m in members) / len(members) - errors[name][0]}
              for name, members in ensembles.items() if len(members) > 1}
@@ -78,7 +81,21 @@ def main(cfg) -> None:
                                                 *(r["ours"][c] for c in TABLE2_COLUMNS),
                                                 *(r["paper"][c] for c in TABLE2_COLUMNS)] for r in rows])
         tracker.summary(stage.flat_numbers(result, "table2/"))
+        specs = {run: OmegaConf.to_container(cfg.ablations.runs[run], resolve=True) for run in runs}
+        stage.write_evidence(cfg, "table2", {**per_image_evidence(scores, ensembled, ensembles, labels),
+                                             "seeds": seed_replicates(specs, cfg.seed)})
         stage.write_metrics(cfg, "table2", result)
+
+
+def per_image_evidence(scores: dict, ensembled: dict, ensembles: dict[str, list[str]], labels) -> dict:
+    """Per validation image (in the split's order), 1 where the 10-crop test got it right: each run alone and each
+    entry (its members named), so that the report can pair the entries image by image and resample the seeds."""
+    def hits(entry_scores) -> dict:
+        top1, top5 = topk_hits(entry_scores, labels)
+        return {"top1_correct": top1.int(), "top5_correct": top5.int()}
+
+    return {"images": len(labels), "runs": {run: hits(run_scores) for run, run_scores in scores.items()},
+            "entries": {name: {"members": ensembles[name], **hits(ensembled[name])} for name in ensembles}}
 
 
 if __name__ == "__main__":

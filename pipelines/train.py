@@ -13,6 +13,8 @@ from the uninterrupted run's: exact replay only at the same world size). A finis
 without training. A folder holding checkpoints of a run with other settings, data or code is never
 deleted: the stage stops with one line naming what changed, and `train.restart=true` moves that run
 aside, to `<paths.outputs>/moved_aside/train/<model>-<time>/`, and starts over (`zfnet.nets.runs`).
+`train.epochs=0` keeps the network at its initialization (the report's negative control): it is validated,
+saved as checkpoints/best.ckpt and last.ckpt, and tested like a trained one; a finished run of 0 epochs.
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 from zfnet.data.loading import PreparedData
 from zfnet.errors import UserError
 from zfnet.io import save_figure, write_text
-from zfnet.nets.evaluation import curves_csv, images_per_s, run_metrics, ten_crop_errors
+from zfnet.nets.evaluation import curves_csv, errors_of, images_per_s, run_metrics, ten_crop_hits
 from zfnet.nets.runs import (
     RunPlan,
     device_count,
+    fit_untrained,
     make_trainer,
     move_aside,
     plan_run,
@@ -93,7 +96,10 @@ def main(cfg) -> dict | None:
     elif resume:
         stage.log.info("resuming %s from %s", key, last)
     try:
-        trainer.fit(module, datamodule=data, ckpt_path=last if resume else None, weights_only=True)
+        if train["epochs"]:
+            trainer.fit(module, datamodule=data, ckpt_path=last if resume else None, weights_only=True)
+        else:   # the network at its initialization: validated, saved as best and last, no snapshots
+            fit_untrained(trainer, module, data, out_dir / "checkpoints", complete=plan.complete)
     except BaseException as err:
         if tracker:
             tracker.finish(exit_code=1)
@@ -106,12 +112,12 @@ def main(cfg) -> dict | None:
 
     with tracker:
         # The 10-crop test of the best epoch's weights (rank 0, over the exact validation split).
-        best_path = Path(best.best_model_path)
+        best_path = Path(best.best_model_path) if train["epochs"] else out_dir / "checkpoints" / "best.ckpt"
         module.load_state_dict(torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"])
         device = "cuda" if cfg.trainer.accelerator in ("gpu", "cuda") and torch.cuda.is_available() else "cpu"
         history = module.history
-        metrics = {**run_metrics(history, ten_crop_errors(module, data.val_split, train["crop"], device,
-                                                              num_workers=cfg.trainer.num_workers)),
+        hits = ten_crop_hits(module, data.val_split, train["crop"], device, num_workers=cfg.trainer.num_workers)
+        metrics = {**run_metrics(history, errors_of(hits)),
                    "classes": data.num_classes, "parameters": sum(p.numel() for p in module.model.parameters())}
         throughput = images_per_s(history)
         stage.log.info("%s: 10-crop val top-1 error %.3f, top-5 error %.3f (best epoch %d), %.0f images/s", key,
@@ -128,9 +134,16 @@ def main(cfg) -> dict | None:
         checkpoints = sorted(str(p) for p in (out_dir / "checkpoints").glob("*.ckpt"))
         tracker.summary({**{f"final/{k}": v for k, v in metrics.items()}, "checkpoints": checkpoints,
                          "best_checkpoint": str(best_path), "train/images_per_s_mean": throughput})
+        stage.write_evidence(cfg, f"train_{key}", ten_crop_evidence(hits))   # before the metrics: they say "done"
         stage.write_metrics(cfg, f"train_{key}", metrics)
         record_run(out_dir, components, world_size, complete=True)
     return metrics
+
+
+def ten_crop_evidence(hits) -> dict:
+    """Per validation image, in the split's order, whether the 10-crop test got it right (1) or not (0)."""
+    top1, top5 = hits
+    return {"images": len(top1), "top1_correct": top1.int(), "top5_correct": top5.int()}
 
 
 def take_over(cfg, key: str, out_dir: Path, plan: RunPlan, world_size: int, batch_size: int) -> None:

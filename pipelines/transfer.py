@@ -16,8 +16,11 @@ folds; Table 7 is an SVM and a softmax on each of `layers` at `layers_size`. PAS
 classes trained on `pascal.train_set`, average precision per class on `pascal.test_set`.
 
 Outputs: metrics/transfer_<dataset>.json ({model: {...}, "data": {...}}; accuracies and APs are
-fractions), plots/transfer_<dataset>/*.png, plots/curves/transfer_<dataset>.csv (the DVC plot), and
-one W&B run with the tables as wandb.Tables.
+fractions, stds over folds with ddof=1), evidence/transfer_<dataset>.json (what the report's intervals
+resample: Caltech, per model, the per-fold accuracies and each fold's per-class accuracies of every
+pretrained, scratch and Table 7 cell; PASCAL, per model, the AP of each class and the split scored),
+plots/transfer_<dataset>/*.png, plots/curves/transfer_<dataset>.csv (the DVC plot), and one W&B run
+with the tables as wandb.Tables.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ def main(cfg) -> None:
     reason = not_run.builtin_reason(cfg, tcfg.roots[name], f"transfer.roots.{name}", "the real dataset's root")
     if reason:  # the built-in stand-in is not generated (data.name != synthetic): say so in the metrics
         not_run.write(cfg, f"transfer_{name}", reason, plots=[f"transfer_{name}"],
-                      folders=[Path(cfg.paths.outputs) / "transfer" / name])
+                      folders=[Path(cfg.paths.outputs) / "transfer" / name], evidence=True)
         write_text(Path(cfg.paths.plots) / "curves" / f"transfer_{name}.csv", plot_csv(name, {}))
         return
     listings = list_data(cfg, name)
@@ -73,6 +76,7 @@ def main(cfg) -> None:
                 results[key] = caltech_results(cfg, key, name, data["all"], model_features["all"])
         data = next(iter(decoded.values()))
         metrics = {**{key: without_folds(r) for key, r in results.items()}, "data": data_summary(cfg, name, data)}
+        stage.write_evidence(cfg, f"transfer_{name}", evidence(cfg, name, results))
         figures = draw_figures(cfg, name, results, data)
         tracker.images({f"transfer/{name}/{stem}": path for stem, path in figures.items()})
         log_tables(tracker, name, results, data)
@@ -91,7 +95,8 @@ def list_data(cfg, name: str) -> dict[str, datasets.Listing]:
         train = datasets.list_voc(root, tcfg.pascal.train_set)
         return {"train": train, "test": datasets.list_voc(root, tcfg.pascal.test_set, classes=train.classes)}
     clutter = bool(tcfg.caltech256.clutter) if name == "caltech256" else False  # `transfer.dataset` is validated
-    return {"all": datasets.list_caltech(name, root, clutter=clutter)}
+    background = bool(tcfg.caltech101.background) if name == "caltech101" else False
+    return {"all": datasets.list_caltech(name, root, clutter=clutter, background=background)}
 
 
 def decode(cfg, name: str, listings: dict[str, datasets.Listing], size: int, tracker: Tracker
@@ -136,37 +141,39 @@ def extract_features(cfg, key: str, name: str, data: dict, model, hparams: dict)
 
 def caltech_results(cfg, key: str, name: str, target: datasets.TargetSet, feats: dict[int, np.ndarray]) -> dict:
     tcfg, options = cfg.transfer, cfg.transfer[name]
-    common = dict(folds=tcfg.folds, test_per_class=tcfg.test_per_class, seed=tcfg.seed, C=tcfg.C, solver=tcfg.solver)
+    common = dict(folds=tcfg.folds, test_per_class=options.test_per_class, seed=tcfg.seed, C=tcfg.C, solver=tcfg.solver)
     pretrained = protocol.size_curve(feats[tcfg.layer], target.labels, options.sizes, **common)
     layers = protocol.layer_table(feats, target.labels, options.layers_size, tcfg.layers, tcfg.classifiers, **common)
     for n, result in pretrained.items():
-        stage.log.info("%s %s pretrained, %s/class: %.3f +- %.3f", key, name, n, result["mean"], result["std"])
-    result = {"pretrained": pretrained, "scratch": scratch_curve(cfg, key, target, options.scratch_sizes),
+        stage.log.info("%s %s pretrained, %s/class: %.3f +- %s", key, name, n, result["mean"],
+                       "n/a" if result["std"] is None else f"{result['std']:.3f}")
+    result = {"pretrained": pretrained, "scratch": scratch_curve(cfg, key, name, target, options.scratch_sizes),
               "layers": layers}
     result["claims"] = protocol.claims(result)
-    stage.log.info("%s %s: pretrained beats scratch: %s; accuracy rises with depth: %s", key, name,
-                   result["claims"]["pretrained_beats_scratch"],
-                   {kind: d["rises_with_depth"] for kind, d in result["claims"]["depth"].items()})
+    stage.log.info("%s %s: pretrained minus scratch %s; deepest minus shallowest layer %s (the report judges these)",
+                   key, name, {n: round(gap, 3) for n, gap in result["claims"]["pretrained_minus_scratch"].items()},
+                   {kind: round(d["deepest_minus_shallowest"], 3) for kind, d in result["claims"]["depth"].items()})
     return result
 
 
-def scratch_curve(cfg, key: str, target: datasets.TargetSet, sizes) -> dict[str, dict]:
-    """The non-pretrained baseline: one training run per size and fold, scored on that fold's test images."""
-    tcfg = cfg.transfer
+def scratch_curve(cfg, key: str, name: str, target: datasets.TargetSet, sizes) -> dict[str, dict]:
+    """The non-pretrained baseline: one training run per size and fold, scored on that fold's test images
+    (fold f is the pretrained curve's fold f: the same training and test images, so the two pair up)."""
+    tcfg, test_per_class = cfg.transfer, cfg.transfer[name].test_per_class
     settings = recipe(cfg, key)
     arch = architecture(cfg, key)
     table = {}
     for n in sizes if tcfg.scratch.folds else []:
         scores = []
         for f in range(tcfg.scratch.folds):
-            fold = protocol.sample_fold(target.labels, n, tcfg.test_per_class, tcfg.seed, f)
+            fold = protocol.sample_fold(target.labels, n, test_per_class, tcfg.seed, f)
             module = scratch.train_from_scratch(arch, target.images[fold.train], target.labels[fold.train],
                                                 len(target.classes), settings, tcfg.scratch.epochs, seed=tcfg.seed + f,
                                                 **scratch_trainer(cfg))
-            scores.append(protocol.mean_class_accuracy(scratch.predict(module, target.images[fold.test]),
-                                                       target.labels[fold.test]))
-            stage.log.info("%s from scratch, %d/class, fold %d: %.3f", key, n, f + 1, scores[-1])
-        table[str(n)] = {**protocol.mean_std(scores), "folds": scores}
+            scores.append(protocol.class_accuracies(scratch.predict(module, target.images[fold.test]),
+                                                    target.labels[fold.test]))
+            stage.log.info("%s from scratch, %d/class, fold %d: %.3f", key, n, f + 1, scores[-1].mean())
+        table[str(n)] = protocol.score(scores)
     return table
 
 
@@ -181,23 +188,50 @@ def scratch_trainer(cfg) -> dict:
 # ----------------------------------------------------------------------------- outputs
 
 
+EVIDENCE_KEYS = ("folds", "per_class")
+
+
 def without_folds(result):
-    """The DVC metrics drop the per-fold lists (they go to W&B)."""
+    """The DVC metrics drop the per-fold lists (they go to W&B and to the evidence file)."""
     if isinstance(result, dict):
-        return {k: without_folds(v) for k, v in result.items() if k != "folds"}
+        return {k: without_folds(v) for k, v in result.items() if k not in EVIDENCE_KEYS}
     return result
+
+
+def fold_evidence(result):
+    """The per-fold lists of a Caltech result ({"folds", "per_class"} of every cell), rounded to 6 digits."""
+    if isinstance(result, dict) and "folds" in result:
+        return {"folds": np.round(result["folds"], 6), "per_class": [np.round(c, 6) for c in result["per_class"]]}
+    if isinstance(result, dict):
+        return {k: fold_evidence(v) for k, v in result.items() if k != "claims"}
+    return result
+
+
+def evidence(cfg, name: str, results: dict) -> dict:
+    """The evidence file: per model, Caltech's per-fold and per-class accuracies, or PASCAL's per-class AP,
+    with the split and protocol that produced them (fold f is the same split in every cell of a dataset)."""
+    tcfg = cfg.transfer
+    if name == "pascal":
+        return {"split": {"train": tcfg.pascal.train_set, "test": tcfg.pascal.test_set},
+                **{key: {"ap": r["ap"]} for key, r in results.items()}}
+    return {"protocol": {"folds": tcfg.folds, "scratch_folds": tcfg.scratch.folds, "std_ddof": protocol.STD_DDOF,
+                         "test_per_class": tcfg[name].test_per_class},
+            **{key: fold_evidence(r) for key, r in results.items()}}
 
 
 def data_summary(cfg, name: str, data: dict) -> dict:
     summary = {split: {"images": len(t.images), "classes": len(t.classes), "skipped": len(t.skipped)}
                for split, t in data.items()}
+    tcfg = cfg.transfer
     if name != "pascal":
-        tcfg, options = cfg.transfer, cfg.transfer[name]
+        options = tcfg[name]
         labels = data["all"].labels
-        summary.update(folds=tcfg.folds, scratch_folds=tcfg.scratch.folds,
+        summary.update(folds=tcfg.folds, scratch_folds=tcfg.scratch.folds, std_ddof=protocol.STD_DDOF,
+                       test_per_class=options.test_per_class, layers_size=options.layers_size,
                        test_images=protocol.held_out_counts(labels, sorted({*options.sizes, *options.scratch_sizes,
-                                                                        options.layers_size}), tcfg.test_per_class))
+                                                                        options.layers_size}), options.test_per_class))
     else:
+        summary["split"] = {"train": tcfg.pascal.train_set, "test": tcfg.pascal.test_set}  # VOC 2012 image sets
         summary["positives"] = {split: int((t.labels == 1).sum()) for split, t in data.items()}
         summary["chance_map"] = sum(chance_ap(data["test"]).values()) / len(data["test"].classes)
     return summary

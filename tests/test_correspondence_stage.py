@@ -73,42 +73,121 @@ def workspace(tmp_path_factory):
 
 def overrides(root, *extra):
     return [f"paths.outputs={root}/outputs", f"paths.metrics={root}/metrics", f"paths.plots={root}/plots",
-            "logger.mode=disabled", f"prepare.size={SIZE}", f"train.crop={CROP}", "models.zfnet.width=0.25",
+            f"paths.evidence={root}/evidence", "logger.mode=disabled", f"prepare.size={SIZE}", f"train.crop={CROP}", "models.zfnet.width=0.25",
             "models.alexnet.width=0.25", f"correspondence.root={root}/faces", "correspondence.draws=20", *extra]
 
 
-def run(root, *extra):
+def run(root, *extra, stage=None):
     cfg = config.load(overrides(root, *extra))
-    load_stage("correspondence").main(cfg)
+    (stage or load_stage("correspondence")).main(cfg)
     return json.loads((root / "metrics" / f"correspondence_{cfg.model}.json").read_text())
+
+
+def evidence_of(root, name):
+    return json.loads((root / "evidence" / f"correspondence_{name}.json").read_text())
+
+
+STATS = {"mean", "std", "mean_ignore_zeros", "std_ignore_zeros", "mean_changed_in_both", "std_changed_in_both",
+         "zero_share", "changed_in_both_share"}
 
 
 @pytest.mark.parametrize("name", ["zfnet", "alexnet"])
 def test_stage_writes_table1_and_fig8(workspace, name):
     result = run(workspace, f"model={name}")
-    assert result["images"] == 12 and result["layers"] == {"layer5": "pool5", "layer7": "relu7"}
+    assert result["images"] == 12 and result["layers"]["layer7"] == "relu7" and result["layer5_setting"] == "auto"
     assert result["average"]["classes"] == ["fa", "fb"]
     for group in (result["classes"]["fa"], result["classes"]["fb"], result["average"]):
         assert set(group["table"]) == {*PARTS, "random"}
         for row in group["table"].values():
             for stats in (row["layer5"], row["layer7"]):
-                assert set(stats) == {"mean", "std", "mean_ignore_zeros", "std_ignore_zeros", "zero_share"}
+                assert set(stats) == STATS
                 assert all(0 <= v <= 1 for v in stats.values())
                 assert stats["mean"] <= stats["mean_ignore_zeros"]  # leaving agreeing zeros out only raises it
-        assert set(group["random_minus_parts"]) == {"layer5", "layer7"}
+        assert set(group["random_minus_parts"]) == set(group["random_minus_parts_changed_in_both"]) == {"layer5", "layer7"}
     assert result["classes"]["fa"]["images"] == 6
     plots = workspace / "plots" / f"correspondence_{name}"
     assert sorted(p.name for p in plots.iterdir()) == ["fig8.png", "table1.png"]
     assert min(Image.open(p).size[0] for p in plots.iterdir()) > 400
 
 
-def test_stage_is_deterministic_and_relu5_changes_only_layer5(workspace):
-    first = run(workspace, "model=zfnet", "correspondence.random=false")
-    assert set(first["average"]["table"]) == set(PARTS) and first["average"]["random_minus_parts"] is None
-    relu5 = run(workspace, "model=zfnet", "correspondence.random=false", "correspondence.layer5=relu5")
-    nose, nose5 = first["average"]["table"]["nose"], relu5["average"]["table"]["nose"]
-    assert nose5["layer7"] == nose["layer7"]  # a second run gives the same numbers
+def map_shapes(workspace, name) -> dict:
+    """relu5's and pool5's output shapes for one CROP input, read with plain forward hooks."""
+    from zfnet.nets.models import get_layer
+    from zfnet.nets.training import load_trained
+
+    model, _ = load_trained(workspace / "outputs" / "train" / name / "checkpoints" / "best.ckpt", "cpu")
+    shapes = {}
+    for layer in ("relu5", "pool5"):
+        get_layer(model, layer).register_forward_hook(lambda m, i, o, layer=layer: shapes.__setitem__(layer, list(o.shape[1:])))
+    model.eval()(torch.zeros(1, 3, CROP, CROP))
+    return shapes
+
+
+def test_layer5_is_the_configured_tensor_and_auto_the_map_nearest_6x6(workspace):
+    shapes = map_shapes(workspace, "zfnet")
+    nearest = min(("pool5", "relu5"), key=lambda n: abs(shapes[n][1] - 6) + abs(shapes[n][2] - 6))
+    runs = {setting: run(workspace, "model=zfnet", "correspondence.random=false", f"correspondence.layer5={setting}")
+            for setting in ("pool5", "relu5", "auto")}
+    for setting in ("pool5", "relu5"):
+        assert runs[setting]["layers"] == {"layer5": setting, "layer7": "relu7"}
+        assert runs[setting]["layer_shapes"] == {"layer5": shapes[setting], "layer7": [runs[setting]["layer_shapes"]["layer7"][0]]}
+    assert set(runs["pool5"]["average"]["table"]) == set(PARTS) and runs["pool5"]["average"]["random_minus_parts"] is None
+    nose, nose5 = runs["pool5"]["average"]["table"]["nose"], runs["relu5"]["average"]["table"]["nose"]
+    assert nose5["layer7"] == nose["layer7"]  # same layer 7, bit for bit, whatever layer 5 is
     assert nose5["layer5"] != nose["layer5"]
+    assert runs["auto"]["layers"]["layer5"] == nearest and runs["auto"]["layer5_setting"] == "auto"
+    assert runs["auto"]["average"] == runs[nearest]["average"]
+
+
+def test_evidence_holds_every_draw_and_pair_and_agrees_with_the_table(workspace):
+    result = run(workspace, "model=alexnet")
+    evidence = evidence_of(workspace, "alexnet")
+    assert evidence["layers"] == result["layers"] and set(evidence["classes"]) == {"fa", "fb"}
+    for name, entry in evidence["classes"].items():
+        images = len(entry["paths"])
+        assert images == result["classes"][name]["images"] == 6 and all(p.startswith(f"val/{name}/") for p in entry["paths"])
+        draws, pairs = np.array(entry["per_draw"]["images"]), np.array(entry["per_pair"]["images"])
+        assert draws.shape == (20, 5) and all(len(set(d)) == 5 for d in draws.tolist())
+        assert sorted(map(tuple, pairs.tolist())) == [(i, j) for i in range(images) for j in range(i + 1, images)]
+        for measure, stat in (("delta", "mean"), ("delta_changed_in_both", "mean_changed_in_both")):
+            for row in (*PARTS, "random"):
+                for layer in ("layer5", "layer7"):
+                    per_draw = np.array(entry["per_draw"][measure][row][layer], dtype=float)
+                    per_pair = dict(zip(map(tuple, pairs.tolist()), entry["per_pair"][measure][row][layer]))
+                    # a draw's Delta is the mean over its pairs (each unordered pair twice among the ordered ones)
+                    by_pairs = [np.nanmean([np.nan if per_pair[min(i, j), max(i, j)] is None else per_pair[min(i, j), max(i, j)]
+                                            for i in d for j in d if i != j]) for d in draws.tolist()]
+                    np.testing.assert_allclose(per_draw, by_pairs, atol=2e-6)
+                    assert np.nanmean(per_draw) == pytest.approx(result["classes"][name]["table"][row][layer][stat], abs=1e-6)
+
+
+def test_the_untrained_control_is_measured_on_the_same_images_and_draws(workspace):
+    result, evidence = run(workspace, "model=zfnet"), evidence_of(workspace, "zfnet")
+    control = result["untrained"]
+    assert control["seed"] == 0 and control["init"] == "fan_in" and control["average"]["classes"] == ["fa", "fb"]
+    assert set(control["average"]["table"]) == {*PARTS, "random"}
+    assert control["average"]["table"]["nose"]["layer5"] != result["average"]["table"]["nose"]["layer5"]
+    for name, entry in evidence["untrained"]["classes"].items():
+        trained = evidence["classes"][name]
+        assert entry["paths"] == trained["paths"] and entry["per_pair"]["images"] == trained["per_pair"]["images"]
+        assert entry["per_pair"]["delta"]["nose"]["layer7"] != trained["per_pair"]["delta"]["nose"]["layer7"]
+
+
+def test_the_configured_fill_reaches_the_occluder(workspace):
+    """A non-zero `correspondence.fill` is what every occluded view is filled with (the default 0 hides a stage
+    that passes 0.0), and it changes Delta."""
+    stage = load_stage("correspondence")
+    fills, real = [], stage.occlude
+
+    def spy(images, boxes, fill=0.0):
+        fills.append(fill)
+        return real(images, boxes, fill)
+
+    stage.occlude = spy
+    result = run(workspace, "model=zfnet", "correspondence.fill=-7.5", stage=stage)
+    assert result["fill"] == -7.5 and len(fills) > 4 and set(fills) == {-7.5}
+    grey = run(workspace, "model=zfnet")
+    assert grey["average"]["table"]["nose"]["layer5"] != result["average"]["table"]["nose"]["layer5"]
 
 
 @pytest.mark.parametrize("override, key", [

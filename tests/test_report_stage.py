@@ -22,7 +22,8 @@ SECTION_IDS = ["claims", "provenance", *(f"fig{i}" for i in range(1, 10)), *(f"t
 
 
 def overrides(root: Path) -> list[str]:
-    return [f"paths.metrics={root / 'metrics'}", f"paths.plots={root / 'plots'}", f"report.dir={root / 'reports'}",
+    return [f"paths.metrics={root / 'metrics'}", f"paths.plots={root / 'plots'}", f"paths.evidence={root / 'evidence'}",
+            f"report.dir={root / 'reports'}",
             f"logger.dir={root}", "logger.mode=offline", "logger.group=report-test"]
 
 
@@ -135,6 +136,25 @@ def test_a_corrupt_metrics_file_is_one_line_and_writes_nothing(tmp_path, capsys)
     message = capsys.readouterr().err
     assert message.count("\n") == 1 and "architecture.json" in message, message
     assert not (tmp_path / "reports").exists() and not (tmp_path / "metrics" / "report.json").exists()
+
+
+def test_a_stages_evidence_file_reaches_the_rules_and_a_corrupt_one_is_one_line(tmp_path, capsys):
+    write_inputs(tmp_path)
+    cfg = zconfig.load(overrides(tmp_path))
+    written = stage.write_evidence(cfg, "train_zfnet", {"correct": np.array([1, 0, 1]), "p": (np.float32(0.5),)})
+    assert written == tmp_path / "evidence" / "train_zfnet.json"
+    assert json.loads(written.read_text()) == {"correct": [1, 0, 1], "p": [0.5]}
+    loaded = load_stage("report").load_metrics(tmp_path / "metrics", ["train_zfnet", "train_alexnet"], tmp_path / "evidence")
+    assert loaded["train_zfnet"]["evidence"] == {"correct": [1, 0, 1], "p": [0.5]}
+    assert "evidence" not in loaded["train_alexnet"]            # no file: no key, the rules fall back
+
+    written.write_text("[1, 0,")
+    with pytest.raises(SystemExit) as exit_info:
+        run_report(tmp_path, "logger.mode=disabled")
+    assert exit_info.value.code == 2
+    message = capsys.readouterr().err
+    assert message.count("\n") == 1 and "train_zfnet.json" in message and "evidence" in message, message
+    assert not (tmp_path / "reports").exists()
 
 
 def run_online(root: Path, monkeypatch, *extra: str) -> list:

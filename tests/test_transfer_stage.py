@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -32,7 +33,7 @@ def workspace(tmp_path_factory):
 def overrides(root, *extra):
     sizes = ["sizes=[1,2,4]", "scratch_sizes=[2]", "layers_size=4"]
     return [f"paths.synthetic={root}/synthetic", f"paths.outputs={root}/outputs", f"paths.metrics={root}/metrics",
-            f"paths.plots={root}/plots", "logger.mode=disabled", f"prepare.size={SIZE}", f"train.crop={CROP}",
+            f"paths.plots={root}/plots", f"paths.evidence={root}/evidence", "logger.mode=disabled", f"prepare.size={SIZE}", f"train.crop={CROP}",
             "models.zfnet.width=0.25", "models.alexnet.width=0.25", "transfer.folds=2", "transfer.scratch.epochs=1",
             "transfer.scratch.folds=1", *(f"transfer.{d}.{s}" for d in ("caltech101", "caltech256") for s in sizes),
             *extra]
@@ -44,6 +45,10 @@ def run(root, dataset, *extra) -> dict:
     return json.loads((Path(cfg.paths.metrics) / f"transfer_{dataset}.json").read_text())
 
 
+def evidence(root, dataset) -> dict:
+    return json.loads((root / "evidence" / f"transfer_{dataset}.json").read_text())
+
+
 def cache_files(root, dataset) -> dict[str, int]:
     return {p.name: p.stat().st_mtime_ns for p in (root / "outputs" / "transfer" / dataset).glob("*.pt")}
 
@@ -53,15 +58,30 @@ def test_caltech256_tables_figures_and_feature_cache(workspace):
     assert set(result) == {"zfnet", "alexnet", "data"}
     assert result["data"]["all"] == {"images": 18, "classes": 3, "skipped": 0}  # 257.clutter's analogue dropped
     assert result["data"]["test_images"] == {"1": 15, "2": 12, "4": 6}
+    assert (result["data"]["test_per_class"], result["data"]["std_ddof"], result["data"]["layers_size"]) == (25, 1, 4)
+    found = evidence(workspace, "caltech256")
+    assert found["protocol"] == {"folds": 2, "scratch_folds": 1, "std_ddof": 1, "test_per_class": 25}
     for model in ("zfnet", "alexnet"):
         tables = result[model]
         assert set(tables["pretrained"]) == {"1", "2", "4"} and set(tables["scratch"]) == {"2"}
         assert set(tables["layers"]) == {"svm", "softmax"}
         assert all(set(t) == {"1", "2", "3", "4", "5", "7"} for t in tables["layers"].values())
         for score in [*tables["pretrained"].values(), *tables["scratch"].values()]:
-            assert set(score) == {"mean", "std"} and 0 <= score["mean"] <= 1  # per-fold lists go to W&B only
-        assert tables["claims"]["pretrained_beats_scratch"] == (
-            tables["pretrained"]["2"]["mean"] > tables["scratch"]["2"]["mean"])
+            assert set(score) == {"mean", "std"} and 0 <= score["mean"] <= 1  # per-fold lists go to the evidence
+        assert tables["scratch"]["2"]["std"] is None                           # one fold: no std (ddof=1)
+        assert tables["claims"]["pretrained_minus_scratch"]["2"] == pytest.approx(
+            tables["pretrained"]["2"]["mean"] - tables["scratch"]["2"]["mean"])
+        # the evidence: each cell's folds, each fold's 3 classes; the metrics' mean and std are over those folds
+        cells = [*(found[model][m][n] for m in ("pretrained", "scratch") for n in tables[m]),
+                 *(found[model]["layers"][k][layer] for k in tables["layers"] for layer in tables["layers"][k])]
+        assert len(cells) == 3 + 1 + 12 and all(len(c["per_class"][0]) == 3 for c in cells)
+        for n, score in tables["pretrained"].items():
+            folds = found[model]["pretrained"][n]
+            assert len(folds["folds"]) == 2
+            assert folds["folds"] == pytest.approx([sum(c) / 3 for c in folds["per_class"]], abs=1e-6)
+            assert score["mean"] == pytest.approx(statistics.mean(folds["folds"]), abs=1e-6)
+            assert score["std"] == pytest.approx(statistics.stdev(folds["folds"]), abs=1e-6)
+        assert len(found[model]["scratch"]["2"]["folds"]) == 1
     plots = workspace / "plots"
     assert sorted(p.name for p in (plots / "transfer_caltech256").iterdir()) == ["fig9.png", "table7_layers.png"]
     lines = (plots / "curves" / "transfer_caltech256.csv").read_text().splitlines()
@@ -85,13 +105,50 @@ def test_caltech256_keeps_clutter_when_asked(workspace, tmp_path):
                  "prepare.size=80")  # images are decoded at the checkpoint's size (its mean image: 72), not this
     assert result["data"]["all"] == {"images": 24, "classes": 4, "skipped": 0}
     assert set(result) == {"zfnet", "data"}
-    assert result["zfnet"]["scratch"] == {} and result["zfnet"]["claims"]["pretrained_beats_scratch"] is None
+    assert result["zfnet"]["scratch"] == {} and result["zfnet"]["claims"]["pretrained_minus_scratch"] == {}
+
+
+def test_caltech_test_images_per_class_is_the_dataset_s_own(workspace, tmp_path):
+    """Each dataset's `test_per_class` reaches the folds: with 1, every per-class accuracy is 0 or 1; with 2
+    (on 6 images per class, 4 for training), 0, 1/2 or 1. The defaults: 50 (the paper's) and 25 (Griffin et al.)."""
+    defaults = config.load([])
+    assert (defaults.transfer.caltech101.test_per_class, defaults.transfer.caltech256.test_per_class) == (50, 25)
+    assert defaults.transfer.caltech101.background is False
+    (tmp_path / "outputs").mkdir()
+    (tmp_path / "outputs" / "train").symlink_to(workspace / "outputs" / "train")
+    for dataset, per_class, held_out in (("caltech256", 1, {"1": 3, "2": 3, "4": 3}),
+                                         ("caltech101", 2, {"1": 6, "2": 6, "4": 6})):
+        result = run(workspace, dataset, f"transfer.{dataset}.test_per_class={per_class}", "transfer.models=[zfnet]",
+                     f"paths.outputs={tmp_path}/outputs", f"paths.metrics={tmp_path}", f"paths.plots={tmp_path}",
+                     f"paths.evidence={tmp_path}/evidence", "transfer.classifiers=[softmax]", "transfer.layers=[7]",
+                     "transfer.scratch.folds=0")
+        assert result["data"]["test_images"] == held_out
+        found = json.loads((tmp_path / "evidence" / f"transfer_{dataset}.json").read_text())
+        allowed = {0.0, 1.0} if per_class == 1 else {0.0, 0.5, 1.0}
+        values = {v for cell in found["zfnet"]["pretrained"].values() for fold in cell["per_class"] for v in fold}
+        assert values <= allowed, (dataset, values)
+
+
+def test_caltech101_background_is_a_class_when_asked(workspace, tmp_path):
+    (tmp_path / "outputs").mkdir()
+    (tmp_path / "outputs" / "train").symlink_to(workspace / "outputs" / "train")
+    result = run(workspace, "caltech101", "transfer.caltech101.background=true", "transfer.models=[zfnet]",
+                 f"paths.outputs={tmp_path}/outputs", f"paths.metrics={tmp_path}", f"paths.plots={tmp_path}",
+                 f"paths.evidence={tmp_path}/evidence", "transfer.classifiers=[softmax]", "transfer.layers=[7]",
+                 "transfer.scratch.folds=0")
+    assert result["data"]["all"] == {"images": 24, "classes": 4, "skipped": 0}   # 3 classes of 6, and 6 backgrounds
+    found = json.loads((tmp_path / "evidence" / "transfer_caltech101.json").read_text())
+    assert all(len(fold) == 4 for cell in found["zfnet"]["pretrained"].values() for fold in cell["per_class"])
 
 
 def test_pascal_average_precision_per_class(workspace):
     result = run(workspace, "pascal")
     classes = sorted(synthetic.class_catalog(SPEC)["voc2012"])
     assert result["data"]["train"]["images"] == 9 and result["data"]["test"]["images"] == 9
+    assert result["data"]["split"] == {"train": "train", "test": "val"}        # named: the paper's is the test set
+    found = evidence(workspace, "pascal")
+    assert found["split"] == result["data"]["split"]
+    assert all(found[m]["ap"] == result[m]["ap"] for m in ("zfnet", "alexnet"))
     for model in ("zfnet", "alexnet"):
         ap = result[model]["ap"]
         assert sorted(ap) == classes
@@ -128,3 +185,7 @@ def test_bad_input_stops_with_one_line(workspace, tmp_path, capsys):
     assert not (workspace / "metrics" / "transfer_caltech101.json").exists()  # nothing half-written
     assert_one_line_error("transfer", overrides(workspace, "transfer.layer=9"), "transfer.layer", capsys)
     assert_one_line_error("transfer", overrides(workspace, "transfer.models=[vgg]"), "transfer.models", capsys)
+    assert_one_line_error("transfer", overrides(workspace, "transfer.caltech101.background=maybe"),
+                          "transfer.caltech101.background", capsys)
+    assert_one_line_error("transfer", overrides(workspace, "transfer.caltech256.test_per_class=0"),
+                          "transfer.caltech256.test_per_class", capsys)

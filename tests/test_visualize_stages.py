@@ -82,7 +82,7 @@ def load_config(root, *overrides):
     return config.load([
         "data=imagefolder", f"data.root={root}/raw", f"paths.prepared={root}/prepared",
         f"paths.outputs={root}/outputs", f"paths.metrics={root}/metrics", f"paths.plots={root}/plots",
-        "logger.mode=disabled", f"prepare.size={SIZE}", f"train.crop={CROP}", "models.zfnet.width=0.25",
+        f"paths.evidence={root}/evidence", "logger.mode=disabled", f"prepare.size={SIZE}", f"train.crop={CROP}", "models.zfnet.width=0.25",
         "models.alexnet.width=0.25", "visualize.batch_size=7", "visualize.top9.maps=4",
         "visualize.evolution.maps=2", "visualize.architecture.conv2_maps=4", *overrides,
     ])
@@ -127,6 +127,16 @@ def test_evolution_stage(workspace):
         distance = result[layer]["distance_to_last"]
         assert distance["epoch_002"] == 0 and distance["epoch_001"] > 0.5  # two independent inits
         assert len(result[layer]["maps"]) == 2
+
+
+def test_evolution_stage_of_an_untrained_model_says_not_run(workspace, tmp_path):
+    """train.epochs=0 (the negative control) keeps no snapshots: the stage writes {"ran": false} with the reason,
+    never an error, even though this workspace holds snapshots of another run."""
+    load_stage("evolution").main(load_config(workspace, "model=zfnet", "train.epochs=0", f"paths.metrics={tmp_path}/m",
+                                             f"paths.plots={tmp_path}/p"))
+    result = json.loads((tmp_path / "m" / "evolution_zfnet.json").read_text())
+    assert result["ran"] is False and "train.epochs=0" in result["reason"]
+    assert [p.name for p in (tmp_path / "p" / "evolution_zfnet").iterdir()] == ["NOT_RUN.txt"]
 
 
 def test_worker_processes_leave_every_number_unchanged(workspace, tmp_path):
@@ -187,7 +197,8 @@ def test_architecture_stage(workspace, tmp_path):
                                   image[:, 19:43, 19:43].numpy())
     stage_module.main(load_config(
         workspace, f"paths.outputs={tmp_path}/outputs", f"paths.metrics={tmp_path}/metrics",
-        f"paths.plots={tmp_path}/plots", f"visualize.architecture.no_renorm_checkpoint={workspace}/norenorm.ckpt"))
+        f"paths.plots={tmp_path}/plots", f"paths.evidence={tmp_path}/evidence",
+        f"visualize.architecture.no_renorm_checkpoint={workspace}/norenorm.ckpt"))
     plots = tmp_path / "plots" / "architecture"
     assert {p.name for p in plots.iterdir()} == {"conv1_filters.png", "conv2_projections.png", "measures.png"}
     result = metrics(tmp_path, "architecture")
@@ -220,3 +231,20 @@ def test_architecture_stage(workspace, tmp_path):
         lattice = measures["conv2_lattice"]  # equal windows: ZF's 27-px conv2 field, floored to 4s
         assert lattice["window"] == 24 and lattice["white_noise"] == pytest.approx(15 / (24 * 24 - 1))
         assert lattice["projections"]["n"] == 4 == measures["conv2_maps_projected"]
+
+    # the per-unit evidence the report resamples: one entry per filter / live filter / projection, agreeing
+    # with the spreads and shares of the metrics (medians by numpy, shares by counting here)
+    evidence = json.loads((tmp_path / "evidence" / "architecture.json").read_text())
+    assert set(evidence) == {"mid_band", *result} and evidence["mid_band"] == pytest.approx([1 / 6, 1 / 3])
+    for label, measures in result.items():
+        units = evidence[label]
+        live = measures["conv1_live_filters"]
+        assert len(units["dead"]) == 24 and sum(units["dead"]) == 24 - live and set(units["dead"]) <= {0, 1}
+        assert len(units["centroid_frequency"]) == len(units["above_nyquist"]) == live
+        assert len(units["lattice"]) == 4
+        for key, spread in (("rms", measures["conv1_rms"]), ("above_nyquist", measures["conv1_above_nyquist"]["spread"]),
+                            ("lattice", measures["conv2_lattice"]["projections"])):
+            assert len(units[key]) == spread["n"]       # (the untrained no-renorm fixture has no live filter)
+            assert not units[key] or np.median(units[key]) == pytest.approx(spread["median"], abs=1e-6)
+        mid = sum(1 / 6 <= f < 1 / 3 for f in units["centroid_frequency"])
+        assert mid == round((measures["conv1_centroid_frequency"]["band_shares"]["mid"] or 0) * live)

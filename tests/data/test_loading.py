@@ -6,8 +6,18 @@ from lightning_fabric.utilities.data import _set_sampler_epoch
 from PIL import Image
 from torch.utils.data import DistributedSampler
 
-from zfnet.data.loading import (PreparedData, batch_generator, center_crop, center_inputs, normalize, pixels_last,
-                                random_crops, ten_crop_probabilities, ten_crops, train_inputs)
+from zfnet.data.loading import (
+    PreparedData,
+    batch_generator,
+    center_crop,
+    center_inputs,
+    normalize,
+    pixels_last,
+    random_crops,
+    ten_crop_probabilities,
+    ten_crops,
+    train_inputs,
+)
 from zfnet.data.prepare import PreparedSplit, prepare_split
 
 

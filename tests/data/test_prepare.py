@@ -282,7 +282,8 @@ def test_partial_work_from_another_plan_is_discarded(tmp_path, monkeypatch):
     assert np.load(out / "images_00000.npy").shape == (2, S + 2, S + 2, 3)
 
 
-@pytest.mark.parametrize("damage", ["images missing", "images cut short", "images of one image", "labels missing"])
+@pytest.mark.parametrize("damage", ["images missing", "images cut short", "images of one image", "labels missing",
+                                    "labels of one image", "labels of three images", "labels as floats"])
 def test_resume_redoes_a_committed_shard_whose_files_do_not_hold_it(tmp_path, monkeypatch, damage):
     """A marker is only as good as the files it commits: damaged shard files are decoded again."""
     root = make_clean_tree(tmp_path / "train", per_class=(3, 3))
@@ -297,8 +298,14 @@ def test_resume_redoes_a_committed_shard_whose_files_do_not_hold_it(tmp_path, mo
         images.write_bytes(images.read_bytes()[:200])
     elif damage == "images of one image":
         np.save(images, np.load(images)[:1])
-    else:
+    elif damage == "labels missing":
         labels.unlink()
+    elif damage == "labels of one image":  # a labels file of the wrong length: the shard's count is 2
+        np.save(labels, np.load(labels)[:1])
+    elif damage == "labels of three images":
+        np.save(labels, np.load(labels)[[0, 1, 1]])
+    else:  # the right length, but not class indices
+        np.save(labels, np.load(labels).astype(np.float32))
 
     decoded = []
     real_load = prepare.load_rgb

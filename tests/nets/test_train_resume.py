@@ -28,7 +28,7 @@ def workspace(tmp_path_factory):
     prepared = prepare_tiny(root, train_per_class=TRAIN_PER_CLASS, val_per_class=4)
     overrides = ["experiment=smoke", "model=zfnet", f"train.epochs={EPOCHS}", f"train.batch_size={BATCH}",
                  f"paths.prepared={prepared}", f"paths.outputs={root}/outputs", f"paths.metrics={root}/metrics",
-                 f"paths.plots={root}/plots", f"logger.dir={root}", "logger.mode=disabled"]
+                 f"paths.plots={root}/plots", f"paths.evidence={root}/evidence", f"logger.dir={root}", "logger.mode=disabled"]
     return {"root": root, "run": root / "outputs" / "train" / "zfnet", "overrides": overrides,
             "aside": root / "outputs" / "moved_aside" / "train"}
 

@@ -50,7 +50,7 @@ def smoke(tmp_path_factory):
 
     def overrides(out):
         return data + [f"paths.outputs={out}/outputs", f"paths.metrics={out}/metrics", f"paths.plots={out}/plots",
-                       f"logger.dir={out}"]
+                       f"paths.evidence={out}/evidence", f"logger.dir={out}"]
 
     stage("generate", *overrides(root))
     stage("prepare", *overrides(root))
@@ -70,21 +70,21 @@ def checkpoint(out, name, model="zfnet"):
     return torch.load(out / "outputs" / "train" / model / "checkpoints" / name, map_location="cpu", weights_only=True)
 
 
-def ten_crop_errors_by_hand(checkpoint_path, val_dir):
-    """Top-1 and top-5 error of a checkpoint on the prepared val split: softmax averaged over torchvision's ten
-    crops of (pixels - mean image) * input_scale."""
+def ten_crop_hits_by_hand(checkpoint_path, val_dir):
+    """Per image of the prepared val split, in its order: 1 where a checkpoint's top-1 (top-5) is right, else 0.
+    Softmax averaged over torchvision's ten crops of (pixels - mean image) * input_scale."""
     model, hparams = load_trained(checkpoint_path)
     split = PreparedSplit(val_dir)
-    wrong1 = wrong5 = 0
+    top1, top5 = [], []
     for i in range(len(split)):
         image, label = split[i]
         x = (image.float() - hparams["mean"]) * hparams["input_scale"]
         with torch.no_grad():
             probabilities = model(torch.stack(TF.ten_crop(x, [hparams["crop"]] * 2))).softmax(1).mean(0)
         ranking = probabilities.argsort(descending=True).tolist()
-        wrong1 += ranking[0] != label
-        wrong5 += label not in ranking[:5]
-    return wrong1 / len(split), wrong5 / len(split)
+        top1.append(int(ranking[0] == label))
+        top5.append(int(label in ranking[:5]))
+    return top1, top5
 
 
 def test_same_seed_same_metrics_and_kill_9_resumes_to_the_same_result(smoke, tmp_path):
@@ -153,7 +153,7 @@ class Scripted(train.Classifier):
         self.val_top1 = ScriptedError(lambda: self.current_epoch)
 
 
-evaluated, real = sys.argv.pop(1), train.ten_crop_errors
+evaluated, real = sys.argv.pop(1), train.ten_crop_hits
 
 
 def recording(module, *args, **kwargs):
@@ -161,7 +161,7 @@ def recording(module, *args, **kwargs):
     return real(module, *args, **kwargs)
 
 
-train.Classifier, train.ten_crop_errors = Scripted, recording
+train.Classifier, train.ten_crop_hits = Scripted, recording
 train.stage.run("train", train.main)
 """
 
@@ -190,8 +190,13 @@ def test_the_10_crop_test_gets_the_best_epoch_and_checkpoints_load_weights_only(
     result = metrics(tmp_path, "alexnet")
     assert (result["best_epoch"], result["epochs"], result["val_top1_error"]) == (2, 3, 0.25)
     prepared = next(o.split("=", 1)[1] for o in smoke(tmp_path) if o.startswith("paths.prepared="))
-    top1, top5 = ten_crop_errors_by_hand(checkpoints / "epoch_002.ckpt", Path(prepared) / "val")
-    assert result["val_top1_error_10crop"] == pytest.approx(top1) and result["val_top5_error_10crop"] == pytest.approx(top5)
+    top1, top5 = ten_crop_hits_by_hand(checkpoints / "epoch_002.ckpt", Path(prepared) / "val")
+    assert result["val_top1_error_10crop"] == pytest.approx(1 - sum(top1) / len(top1))
+    assert result["val_top5_error_10crop"] == pytest.approx(1 - sum(top5) / len(top5))
+    # the per-image evidence the report pairs images with: the same test, image by image, in the split's order
+    evidence = json.loads((tmp_path / "evidence" / "train_alexnet.json").read_text())
+    assert evidence == {"images": len(top1), "top1_correct": top1, "top5_correct": top5}
+    assert 0 < sum(top1) < len(top1), "a test that cannot tell the images apart"
 
 
 def test_ddp_on_cpu_runs_two_processes(smoke, tmp_path):

@@ -29,6 +29,7 @@ def test_a_run_is_its_base_model_with_its_options_over_it(cfg):
     assert options.width == cfg.models.zfnet.width == 0.5 and options.init == "fan_in"  # the default's scale
     assert run.seed == cfg.seed
     assert run.paths.outputs == "outputs/ablations" and run.paths.metrics == "metrics/ablations"
+    assert run.paths.evidence == "evidence/ablations"   # its per-image evidence beside its metrics, not the main run's
     assert cfg.paths.outputs == "outputs", "the caller's config is left as it was"
 
 

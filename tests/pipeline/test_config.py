@@ -53,12 +53,18 @@ def test_params_file_with_overrides(tmp_path):
     (["transfer.scratch.channels_last=3"], "transfer.scratch.channels_last"),
     (["trainer.compile=maybe"], "trainer.compile"),
     (["trainer.finite_check_every=0"], "trainer.finite_check_every"),
+    (["train.epochs=-1"], "train.epochs"),
+    (["models.zfnet.train.epochs=-1"], "models.zfnet.train.epochs"),
 ])
 def test_bad_values_name_the_key(overrides, key):
     with pytest.raises(UserError) as err:
         config.load(overrides)
     message = str(err.value)
     assert key in message and "\n" not in message
+
+
+def test_zero_epochs_is_an_untrained_run():
+    assert config.load(["train.epochs=0"]).train.epochs == 0      # the report's negative control
 
 
 def test_stage_prints_one_line_and_exits_nonzero():

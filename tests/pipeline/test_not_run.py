@@ -17,7 +17,8 @@ def cfg_for(tmp_path, *extra):
     (tmp_path / "imagenet").mkdir(exist_ok=True)
     return config.load(["data=imagenet", f"data.root={tmp_path}/imagenet", f"paths.synthetic={tmp_path}/synthetic",
                         f"paths.outputs={tmp_path}/outputs", f"paths.metrics={tmp_path}/metrics",
-                        f"paths.plots={tmp_path}/plots", "logger.mode=disabled", *extra])
+                        f"paths.plots={tmp_path}/plots", f"paths.evidence={tmp_path}/evidence", "logger.mode=disabled",
+                        *extra])
 
 
 @pytest.mark.parametrize("root, expected", [
@@ -54,6 +55,16 @@ def test_transfer_on_the_default_roots_under_imagenet_writes_every_output_as_not
     assert (tmp_path / "plots" / f"transfer_{dataset}" / "NOT_RUN.txt").is_file()
     assert (tmp_path / "plots" / "curves" / f"transfer_{dataset}.csv").read_text() == header
     assert cache.read_bytes() == b"kept"
+    assert json.loads((tmp_path / "evidence" / f"transfer_{dataset}.json").read_text()) == metrics   # a DVC out too
+
+
+def test_correspondence_on_the_builtin_data_under_imagenet_writes_its_metrics_and_evidence_as_not_run(tmp_path):
+    """Both of the stage's DVC outs exist after a not-run (a missing out fails `dvc repro` under experiment=paper)."""
+    load_stage("correspondence").main(cfg_for(tmp_path, "model=zfnet"))
+    metrics = json.loads((tmp_path / "metrics" / "correspondence_zfnet.json").read_text())
+    assert metrics["ran"] is False and "correspondence.root=" in metrics["reason"]
+    assert json.loads((tmp_path / "evidence" / "correspondence_zfnet.json").read_text()) == metrics
+    assert (tmp_path / "plots" / "correspondence_zfnet" / "NOT_RUN.txt").is_file()
 
 
 def test_the_report_shows_a_not_run_stage_as_not_run_with_its_reason(tmp_path):

@@ -31,7 +31,8 @@ def test_train_stage_prints_no_litlogger_tip_or_leafspec_warning(tiny, tmp_path)
     overrides = [
         "experiment=smoke", "data=imagefolder", f"data.root={tiny}/raw", f"paths.prepared={tiny}/prepared",
         f"paths.outputs={tmp_path}/outputs", f"paths.metrics={tmp_path}/metrics", f"paths.plots={tmp_path}/plots",
-        f"logger.dir={tmp_path}", "logger.mode=disabled", "model=zfnet", "train.epochs=1", "train.batch_size=6",
+        f"paths.evidence={tmp_path}/evidence", f"logger.dir={tmp_path}", "logger.mode=disabled", "model=zfnet",
+        "train.epochs=1", "train.batch_size=6",
         "train.snapshot_epochs=[1]",
     ]
     result = subprocess.run([sys.executable, "pipelines/train.py", *overrides], cwd=REPO, capture_output=True,

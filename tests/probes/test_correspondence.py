@@ -12,7 +12,11 @@ from zfnet.probes.correspondence import (
     draw_statistics,
     draw_subsets,
     layer_features,
+    layer_shapes,
+    mean_and_std,
+    nearest_map,
     occlude,
+    pairwise_changed_in_both,
     pairwise_sign_disagreement,
     pixel_box,
     random_box,
@@ -53,6 +57,58 @@ def test_zeros_agree_with_zeros_and_differ_from_signs():
     strict, ignore_zeros = pairwise_sign_disagreement(one_sign)
     assert strict[0, 1] == pytest.approx(1 / 3) and ignore_zeros[0, 1] == pytest.approx(1 / 2)
     assert zero_share(one_sign) == pytest.approx(3 / 6)
+
+
+# Changed in both (nonzero in e_i and in e_j): (1,2): the 1st (+ +) and 4th (+ -), one opposite -> 1/2, 2 of 4
+# coordinates; (1,3): the 1st (+ -) -> 1/1, 1 of 4; (2,3): the 1st (+ -) -> 1/1, 1 of 4.
+BOTH = np.array([[0, 1 / 2, 1], [1 / 2, 0, 1], [1, 1, 0]])
+BOTH_SHARE = np.array([[3 / 4, 2 / 4, 1 / 4], [2 / 4, 2 / 4, 1 / 4], [1 / 4, 1 / 4, 1 / 4]])
+
+
+def test_changed_in_both_by_hand():
+    disagreement, share = pairwise_changed_in_both(E)
+    np.testing.assert_allclose(disagreement.numpy(), BOTH)
+    np.testing.assert_allclose(share.numpy(), BOTH_SHARE)
+    # a unit that fired in one image only is a sign change for the strict Delta, not here
+    disagreement, share = pairwise_changed_in_both(torch.tensor([[0.0, 2.0, 0.0], [-1.0, 0.0, 0.0]]))
+    assert torch.isnan(disagreement[0, 1]) and share[0, 1] == 0
+    assert pairwise_sign_disagreement(torch.tensor([[0.0, 2.0, 0.0], [-1.0, 0.0, 0.0]]))[0][0, 1] == pytest.approx(2 / 3)
+
+
+def test_strict_delta_splits_into_one_zero_and_changed_in_both():
+    """strict = share zero in exactly one of e_i, e_j + share changed in both * their disagreement, per pair,
+    against loops over the coordinates."""
+    rng = np.random.default_rng(1)
+    e = np.maximum(rng.normal(size=(5, 200)), 0) - np.maximum(rng.normal(size=(5, 200)), 0)
+    strict = pairwise_sign_disagreement(torch.from_numpy(e))[0].numpy()
+    disagreement, share = (m.numpy() for m in pairwise_changed_in_both(torch.from_numpy(e)))
+    for i, j in itertools.permutations(range(5), 2):
+        both = (e[i] != 0) & (e[j] != 0)
+        one = (e[i] == 0) != (e[j] == 0)
+        assert share[i, j] == pytest.approx(both.mean())
+        assert disagreement[i, j] == pytest.approx(np.mean(np.sign(e[i][both]) != np.sign(e[j][both])))
+        assert strict[i, j] == pytest.approx(one.mean() + share[i, j] * disagreement[i, j])
+
+
+def test_mean_and_std_leave_out_nan():
+    assert mean_and_std(torch.tensor([0.1, torch.nan, 0.3], dtype=torch.float64)) == pytest.approx((0.2, 0.1))
+    assert all(np.isnan(mean_and_std(torch.tensor([torch.nan]))))
+
+
+def test_nearest_map_prefers_6x6_and_the_first_on_a_tie():
+    assert nearest_map({"pool5": (128, 2, 2), "relu5": (128, 6, 6)}) == "relu5"       # our 112 px input
+    assert nearest_map({"pool5": (256, 6, 6), "relu5": (256, 13, 13)}) == "pool5"     # the paper's 224 px
+    assert nearest_map({"pool5": (8, 4, 4), "relu5": (8, 8, 8)}) == "pool5"           # 4 from 6 either way
+    with pytest.raises(ValueError):
+        nearest_map({"relu7": (2048,)})
+
+
+def test_layer_shapes_of_zfnet_at_112_and_224_px():
+    """ZFNet's conv5 map: 6x6 at 112 px with pool5 2x2 (our default), 13x13 at 224 px with pool5 6x6 (the
+    paper's Fig. 3)."""
+    for size, relu5, pool5 in ((112, 6, 2), (224, 13, 6)):
+        shapes = layer_shapes(random_model("zfnet", size), {"relu5": "relu5", "pool5": "pool5"}, size)
+        assert shapes["relu5"][1:] == (relu5, relu5) and shapes["pool5"][1:] == (pool5, pool5)
 
 
 def numpy_delta(e: np.ndarray, ignore_zeros: bool) -> float:

@@ -9,16 +9,22 @@ from zfnet.nets.models import build_model
 from zfnet.probes.invariance import (
     Curves,
     affine_matrices,
+    mean_over_steps,
     measure,
     output_stability,
+    per_image,
+    per_image_recovery,
+    per_image_small_change,
     recovery_score,
     rotated_p_true,
+    rotated_steps,
     rotation_claim,
     small_change,
     small_steps,
     step_values,
     symmetry_masks,
     transformed_inputs,
+    transformed_steps,
     warp,
 )
 
@@ -122,20 +128,32 @@ def test_small_change_compares_relative_changes_over_the_small_steps():
     values = torch.tensor([-2.0, -1, 0, 1, 2])
     relative1 = torch.tensor([[9.0, 0.4, 0.0, 0.2, 9.0], [9.0, 0.1, 0.0, 0.1, 9.0]])
     relative7 = torch.tensor([[0.0, 0.1, 0.0, 0.1, 0.0], [0.0, 0.2, 0.0, 0.2, 0.0]])
+    one, seven = per_image_small_change(relative1, relative7, values, 0.0, k=1)
+    assert one.tolist() == pytest.approx([0.3, 0.1]) and seven.tolist() == pytest.approx([0.1, 0.2])  # steps -1, +1
     result = small_change(relative1, relative7, values, 0.0, k=1)
     assert result["steps"] == [-1.0, 1.0]
     assert result["layer1"] == pytest.approx(0.2) and result["layer7"] == pytest.approx(0.15)
-    assert result["ratio"] == pytest.approx(0.75) and result["share_of_images"] == 0.5 and result["held"]
-    assert not small_change(relative7, relative1, values, 0.0, k=1)["held"]
+    assert result["ratio"] == pytest.approx(0.75) and result["share_of_images"] == 0.5
+    assert per_image_small_change(relative1[:, :1], relative7[:, :1], values[:1] * 0, 0.0, k=1) is None  # no small steps
+    assert small_change(relative1[:, :1], relative7[:, :1], values[:1] * 0, 0.0, k=1)["layer1"] is None
 
 
 def test_output_stability():
     p_true = torch.tensor([[0.9, 0.7], [0.3, 0.1]], dtype=torch.float64)
     top = torch.tensor([[1, 1], [0, 2]])
-    result = output_stability(p_true, top, torch.tensor([1, 2]), high=0.5)
-    assert result["mean_p_true"] == pytest.approx(0.5) and result["held"]
+    result = output_stability(p_true, top, torch.tensor([1, 2]))
+    assert result["mean_p_true"] == pytest.approx(0.5)
     assert result["worst_step_p_true"] == pytest.approx(0.4) and result["top_label_true"] == 0.75
-    assert not output_stability(p_true, top, torch.tensor([1, 2]), high=0.6)["held"]
+
+
+def test_the_transformed_and_rotated_steps_leave_the_identity_out():
+    assert transformed_steps(torch.tensor([-10.0, 0.0, 10.0]), 0.0).tolist() == [True, False, True]
+    assert transformed_steps(torch.linspace(1.0, 1.8, 9), 1.0).tolist() == [False] + [True] * 8
+    assert rotated_steps(torch.tensor([0.0, 10, 20, 30, 180, 340, 350]), guard=20).tolist() == \
+        [False, False, False, True, True, False, False]  # 340 is 20 from upright: not beyond the guard
+    p_true = torch.tensor([[0.2, 0.4, 0.9], [1.0, 0.0, 0.5]], dtype=torch.float64)
+    assert mean_over_steps(p_true, torch.tensor([True, False, True])).tolist() == pytest.approx([0.55, 0.75])
+    assert mean_over_steps(p_true, torch.zeros(3, dtype=torch.bool)).isnan().all()
 
 
 def test_symmetry_masks_and_recovery_score():
@@ -158,15 +176,62 @@ def test_symmetry_masks_and_recovery_score():
 
 def test_rotation_claim():
     scores = {"wheel": {"score": 0.5}, "star": {"score": 0.3}, "house": {"score": 0.1}, "car": {"score": -0.1}}
-    result = rotation_claim(scores, ["wheel", "star"], margin=0.1)
+    result = rotation_claim(scores, ["wheel", "star"])
     assert result["symmetric_mean"] == pytest.approx(0.4) and result["other_mean"] == pytest.approx(0.0)
-    assert result["difference"] == pytest.approx(0.4) and result["separated"] and result["held"]
+    assert result["difference"] == pytest.approx(0.4) and result["separated"]
     scores["car"]["score"] = 0.35
-    result = rotation_claim(scores, ["wheel", "star"], margin=0.1)
-    assert not result["separated"] and result["difference"] == pytest.approx(0.175) and result["held"]
-    assert rotation_claim(scores, [], margin=0.1)["held"] is None
+    result = rotation_claim(scores, ["wheel", "star"])
+    assert not result["separated"] and result["difference"] == pytest.approx(0.175)
+    assert rotation_claim(scores, [])["difference"] is None
     rotated = {"wheel": {"rotated": 0.9}, "house": {"rotated": 0.2}}
-    assert rotation_claim(rotated, ["wheel"], 0.1, key="rotated")["difference"] == pytest.approx(0.7)
+    assert rotation_claim(rotated, ["wheel"], key="rotated")["difference"] == pytest.approx(0.7)
+
+
+def test_per_image_recovery_scores_each_image_at_its_own_period():
+    angles = torch.arange(0.0, 360.0, 30.0)  # 0, 30, ..., 330
+    # image 0 (period 120): at 120, 240; between (m + 1/2) 120 for m = 1: 180
+    # image 1 (period 90): at 90, 180, 270; between 135, 225 (none within 5 degrees of a 30-degree step): NaN
+    p_true = torch.arange(24, dtype=torch.float64).view(2, 12) / 100
+    at, between = per_image_recovery(p_true, angles, [120.0, 90.0], tolerance=5)
+    assert at[0] == pytest.approx((0.04 + 0.08) / 2) and between[0] == pytest.approx(0.06)
+    assert at[1] == pytest.approx((0.15 + 0.18 + 0.21) / 3) and between[1].isnan()
+    with pytest.raises(ValueError, match="periods"):
+        per_image_recovery(p_true, angles, [120.0], tolerance=5)
+
+
+def test_per_image_gathers_each_claims_measure():
+    values = {"translation": torch.tensor([-1.0, 0.0, 1.0]), "scale": torch.tensor([1.0, 1.5, 2.0]),
+              "rotation": torch.tensor([0.0, 10.0, 90.0, 180.0, 270.0])}
+    ones = torch.ones(2, dtype=torch.float64)
+
+    def curves(p_true, layer1, layer7, base=(0.9, 0.8)):
+        k = p_true.shape[1]
+        return Curves(layer1, layer7, 2 * ones, 4 * ones, p_true, torch.zeros(2, k, dtype=torch.long),
+                      torch.tensor(base, dtype=torch.float64), torch.zeros(2, dtype=torch.long))
+
+    t = torch.tensor([[0.7, 0.9, 0.5], [0.6, 0.8, 0.2]], dtype=torch.float64)
+    s = torch.tensor([[0.9, 0.3, 0.1], [0.8, 0.4, 0.0]], dtype=torch.float64)
+    r = torch.tensor([[0.9, 0.95, 0.2, 0.6, 0.4], [0.8, 0.85, 0.1, 0.1, 0.1]], dtype=torch.float64)
+    layer1 = torch.tensor([[2.0, 0.0, 4.0], [1.0, 0.0, 1.0]], dtype=torch.float64)   # relative: / 2
+    layer7 = torch.tensor([[4.0, 0.0, 0.0], [2.0, 0.0, 2.0]], dtype=torch.float64)   # relative: / 4
+    zoom1 = torch.tensor([[0.0, 3.0, 9.0], [0.0, 1.0, 9.0]], dtype=torch.float64)     # the step 1.5 is index 1
+    result = per_image({"translation": curves(t, layer1, layer7), "scale": curves(s, zoom1, layer7),
+                        "rotation": curves(r, layer1[:, :1].expand(2, 5), layer7[:, :1].expand(2, 5))},
+                       values, k=1, guard=20, tolerance=5, periods=[180.0, 90.0])
+    assert result["base_p_true"].tolist() == pytest.approx([0.9, 0.8])
+    # translation's small steps -1 and +1: layer 1 (2 + 4) / 2 / 2, (1 + 1) / 2 / 2; layer 7 (4 + 0) / 2 / 4, (2 + 2) / 2 / 4
+    assert result["small_change"]["translation"]["layer1"].tolist() == pytest.approx([1.5, 0.5])
+    assert result["small_change"]["translation"]["layer7"].tolist() == pytest.approx([0.5, 0.5])
+    assert result["small_change"]["scale"]["layer1"].tolist() == pytest.approx([1.5, 0.5])  # the step 1.5 only: 3 / 2, 1 / 2
+    assert result["p_true"]["translation"].tolist() == pytest.approx([0.6, 0.4])  # steps -1 and +1
+    assert result["p_true"]["scale"].tolist() == pytest.approx([0.2, 0.2])        # steps 1.5 and 2
+    assert result["p_true"]["rotated"].tolist() == pytest.approx([0.4, 0.1])      # 90, 180, 270; not 10 (the guard)
+    # image 0 (period 180): at 180, no midpoint between two nonzero multiples; image 1 (period 90): at 90, 180, 270
+    assert result["symmetry"]["at"].tolist() == pytest.approx([0.6, 0.1])
+    assert result["symmetry"]["between"].isnan().all()
+    assert per_image({"translation": curves(t, layer1, layer7), "scale": curves(s, layer1, layer7),
+                      "rotation": curves(r, layer1[:, :1].expand(2, 5), layer7[:, :1].expand(2, 5))},
+                     values, k=1, guard=20, tolerance=5, periods=None)["symmetry"] is None
 
 
 def test_rotated_p_true_leaves_out_the_angles_near_zero():

@@ -75,6 +75,47 @@ def test_exact_and_naive_equal_whole_forward_passes(name, size, patch, stride):
             torch.testing.assert_close(sweep.layer5_total[n], totals, atol=1e-3, rtol=1e-4)
 
 
+@pytest.mark.parametrize("mode", ["exact", "naive"])
+def test_log_odds_of_the_true_class_at_every_position(mode):
+    model = tiny("zfnet", 64, seed=6)
+    images = torch.randn(2, 3, 64, 64) * 3
+    labels = torch.tensor([2, 0])
+    sweep = occlusion_sweep(model, images, labels, 16, 8, fill=0.5, mode=mode)
+    for n in range(2):
+        prob, _ = oracle(model, images[n], 16, 8, fill=0.5)
+        p = prob[:, labels[n]].double().view(7, 7)
+        torch.testing.assert_close(sweep.log_odds[n].double(), torch.log(p / (1 - p)), atol=1e-4, rtol=1e-4)
+    with torch.no_grad():
+        p = model(images).softmax(dim=1)[torch.arange(2), labels].double()
+    torch.testing.assert_close(sweep.base_log_odds.double(), torch.log(p / (1 - p)), atol=1e-4, rtol=1e-4)
+
+
+def test_log_odds_do_not_saturate_where_p_rounds_to_one():
+    model = tiny("zfnet", 64, seed=6)
+    with torch.no_grad():  # a last layer that makes class 1 certain to within float32 rounding
+        model.classifier[-1].weight.zero_()
+        model.classifier[-1].bias.copy_(torch.tensor([0.0, 30.0, 0.0, 0.0, 0.0]))
+    sweep = occlusion_sweep(model, torch.randn(1, 3, 64, 64), torch.tensor([1]), 16, 16)
+    assert float(sweep.base_p_true[0]) == 1.0  # p itself says nothing more
+    expected = 30.0 - math.log(4)  # log p1 - log(p0 + p2 + p3 + p4) = 30 - log 4 from the logits by hand
+    torch.testing.assert_close(sweep.base_log_odds[0].double(), torch.tensor(expected, dtype=torch.float64), atol=1e-4, rtol=0)
+    torch.testing.assert_close(sweep.log_odds[0].double(), torch.full((4, 4), expected, dtype=torch.float64), atol=1e-4, rtol=0)
+
+
+def test_approximate_log_odds_are_exact_where_computed_and_interpolated_between():
+    model = tiny("zfnet", 64, seed=4)
+    images = torch.randn(1, 3, 64, 64)
+    labels = torch.tensor([3])
+    exact = occlusion_sweep(model, images, labels, 8, 4).log_odds[0]  # 15 x 15 grid
+    coarse = occlusion_sweep(model, images, labels, 8, 4, mode="approximate",
+                             approximation=Approximation(coarse=2, drill=0.0)).log_odds[0]
+    torch.testing.assert_close(coarse[::2, ::2], exact[::2, ::2], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(coarse[1, 0], (exact[0, 0] + exact[2, 0]) / 2, atol=1e-4, rtol=1e-4)
+    full_drill = occlusion_sweep(model, images, labels, 8, 4, mode="approximate",
+                                 approximation=Approximation(coarse=2, drill=1.0)).log_odds[0]
+    torch.testing.assert_close(full_drill, exact, atol=1e-4, rtol=1e-4)
+
+
 @pytest.mark.parametrize("name", ["zfnet", "alexnet"])
 def test_occluded_outputs_give_the_layer5_and_layer7_vectors(name):
     model = tiny(name, 64)

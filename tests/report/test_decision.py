@@ -68,3 +68,14 @@ def test_decision_evidence_shows_estimate_ci_margin_and_n():
     assert decision.evidence(digits=1, scale=100, unit=" pt") == (
         "estimate -2.2 pt, 95% CI [-3.8 pt, -0.6 pt] (Agresti-Min), margin ±1.0 pt, n = 500; "
         "the CI excludes zero on the paper's side")
+
+
+def test_settings_come_from_the_report_config_and_margins_fall_back_to_the_claims_default():
+    from zfnet.report.decision import Settings
+
+    settings = Settings.from_config({"report": {"statistics": {"resamples": 500, "seed": 3},
+                                                "margins": {"error_points": 0.5}}})
+    assert (settings.resamples, settings.level, settings.seed) == (500, 0.95, 3)
+    assert settings.margin("error_points", 1.0) == 0.5
+    assert settings.margin("not_configured", 0.25) == 0.25
+    assert Settings.from_config(None) == Settings()

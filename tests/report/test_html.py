@@ -83,13 +83,14 @@ def test_not_run_section_shows_the_badge_and_no_figures(tmp_path):
 
 
 def test_verdict_badges(page):
-    assert [html.css_class(v) for v in VERDICTS] == ["v-reproduced", "v-not-reproduced", "v-not-run", "v-cannot-decide"]
-    assert len(set(html.css_class(v) for v in VERDICTS)) == 4
+    badges = ["v-reproduced", "v-not-reproduced", "v-not-run", "v-cannot-decide", "v-untrained-too"]
+    assert [html.css_class(v) for v in VERDICTS] == badges
+    assert len(set(html.css_class(v) for v in VERDICTS)) == 5
     assert f'<span class="verdict v-reproduced">{REPRODUCED}</span>' in page
     assert f'<span class="verdict v-cannot-decide">{CANNOT_DECIDE}</span>' in page
     with pytest.raises(KeyError):
         html.css_class("maybe")
-    for cls in ("v-reproduced", "v-not-reproduced", "v-not-run", "v-cannot-decide"):
+    for cls in badges:
         assert f".{cls} {{" in html.CSS                               # every badge is styled
     assert NOT_REPRODUCED in page                                       # the summary counts every kind
 

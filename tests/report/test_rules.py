@@ -1,10 +1,16 @@
 """The verdict rules on hand-computed numbers: SEs, thresholds and the missing-input cases."""
 
+import math
+import re
+
+import numpy as np
 import pytest
+from scipy.stats import binomtest
 
 from zfnet.report import rules
+from zfnet.report.decision import DECREASE, INCREASE, NO_CHANGE, Settings
 from zfnet.report.rules import MISSING, dig, number
-from zfnet.report.spec import CANNOT_DECIDE, NOT_REPRODUCED, NOT_RUN, REPRODUCED, Verdict
+from zfnet.report.spec import CANNOT_DECIDE, NOT_REPRODUCED, NOT_RUN, REPRODUCED, UNTRAINED_TOO, Verdict
 
 NAN, INF = float("nan"), float("inf")
 
@@ -35,13 +41,43 @@ def test_number_is_a_finite_float_or_none(value, expected):
 
 
 # ----------------------------------------------------------------------- error_change
+# Expected intervals: Wilson bounds from scipy.stats.binomtest, combined by Newcombe's (1998) formula by hand; McNemar's
+# exact p from scipy.stats.binomtest; the paired normal approximation by hand (the bootstrap must land near it).
 
 PAPER_DIRECTION = (40.5, 38.4)   # Table 2: AlexNet replication -> ZF, a direction claim (see below)
 PAPER_NO_CHANGE = (40.5, 40.0)   # Table 3: removing layer 7, within the paper's own noise
+PAPER_INCREASE = (40.5, 45.4)    # Table 3: removing layers 3, 4
+IMAGES = 500                     # our validation images
+FEW = Settings(resamples=2000)
 
 
-def change(ours, images=500, paper=PAPER_DIRECTION, ran=True):
-    return rules.error_change("claim", "subject", paper, 50_000, ours, images, ran=ran)
+def change(ours, images=IMAGES, paper=PAPER_DIRECTION, ran=True, correct=None, settings=FEW):
+    return rules.error_change("claim", "subject", paper, 50_000, ours, images, ran=ran, correct=correct,
+                              settings=settings)
+
+
+def correct_but(wrong, n=IMAGES):
+    """One run's per-image correctness (1 = right), wrong on the images `wrong`."""
+    row = np.ones(n, dtype=int)
+    row[list(wrong)] = 0
+    return row.tolist()
+
+
+def rate(wrong, n=IMAGES) -> float:
+    return 100 * len(list(wrong)) / n
+
+
+def newcombe_by_hand(k_a, k_b, n):
+    """Newcombe's hybrid score CI of k_b/n - k_a/n from scipy's Wilson intervals (his method 10)."""
+    (la, ua), (lb, ub) = (binomtest(k, n).proportion_ci(method="wilson") for k in (k_a, k_b))
+    pa, pb = k_a / n, k_b / n
+    return pb - pa - math.hypot(pb - lb, ua - pa), pb - pa + math.hypot(ub - pb, pa - la)
+
+
+def bounds(verdict):
+    """The CI's two ends in points, as the evidence prints them."""
+    low, high = re.search(r"CI \[([-+0-9.]+) pt, ([-+0-9.]+) pt\]", verdict.evidence).groups()
+    return float(low), float(high)
 
 
 def test_error_change_standard_errors_by_hand():
@@ -51,42 +87,133 @@ def test_error_change_standard_errors_by_hand():
     assert 100 * rules.standard_error(0.038, 0.016, 500) == pytest.approx(1.0227, abs=1e-4)
 
 
-def test_error_change_same_direction_beyond_noise_is_reproduced():
-    # paper -2.1 vs 2 SE 0.62: a direction claim; ours -2.2 vs 2 SE 2.05 (1.023 above, by hand): beyond noise
+def test_the_paper_s_change_sets_the_expectation():
+    # 1.96 SE at 50,000: -2.1 vs 1.96 * .309 = .606: a decrease; -0.5 vs 1.96 * .3101 = .608: no real change;
+    # Table 2's (a) -> (a)+(b), -0.7 vs 1.96 * sqrt((.367 * .633 + .36 * .64) / 50000) = 1.96 * .3042 = .596: a decrease
+    assert rules.paper_expectation(PAPER_DIRECTION, 50_000, 0.95)[0] == DECREASE
+    assert rules.paper_expectation(PAPER_INCREASE, 50_000, 0.95)[0] == INCREASE
+    expected, words = rules.paper_expectation(PAPER_NO_CHANGE, 50_000, 0.95)
+    assert expected == NO_CHANGE and words == "no real change, within 1.96 SE = 0.61 at n = 50,000"
+    assert rules.paper_expectation((36.7, 36.0), 50_000, 0.95)[0] == DECREASE
+    assert rules.paper_expectation((36.7, 36.0), 5_000, 0.95)[0] == NO_CHANGE    # 10x fewer images: noise 1.88
+
+
+def test_without_evidence_the_interval_is_newcombe_s_from_the_two_rates():
+    # 3.8 -> 1.6 on 500 images: 19 and 8 errors
+    low, high = newcombe_by_hand(19, 8, IMAGES)
     v = change((3.8, 1.6))
-    assert isinstance(v, Verdict) and v.verdict == REPRODUCED, v
-    assert v.evidence == "paper 40.5 -> 38.4 (-2.1, 2 SE 0.6); ours 3.8 -> 1.6 (-2.2, 2 SE 2.0, n = 500)"
-    assert v.rule == rules.ERROR_RULE
-
-
-def test_error_change_opposite_sign_beyond_noise_is_not_reproduced():
-    v = change((1.6, 3.8))     # +2.2, same 2 SE 2.05
-    assert v.verdict == NOT_REPRODUCED and v.evidence.endswith("; opposite sign"), v
-
-
-def test_error_change_same_sign_within_noise_is_not_reproduced():
-    # 3.8 -> 3.0: SE = sqrt((.038 * .962 + .03 * .97) / 500) = sqrt(.065656 / 500) = 1.146 points; |-0.8| < 2.29
-    v = change((3.8, 3.0))
-    assert v.verdict == NOT_REPRODUCED and v.evidence.endswith("; within noise"), v
-    # the same change measured on 20,000 images: SE = 0.181 points, -0.8 beyond 0.362
+    assert v.verdict == REPRODUCED and high < 0, v
+    assert bounds(v) == (round(100 * low, 2), round(100 * high, 2))
+    assert "ours 3.8 -> 1.6 (no per-image evidence)" in v.evidence
+    assert "unpaired: conservative when the errors are positively correlated" in v.evidence
+    assert "margin ±1.00 pt, n = 500" in v.evidence and v.rule == rules.ERROR_RULE
+    assert change((1.6, 3.8)).verdict == NOT_REPRODUCED        # the other side of zero
+    # 3.8 -> 3.0: the CI includes zero and reaches beyond the margin
+    assert change((3.8, 3.0)).verdict == CANNOT_DECIDE
+    # the same change on 20,000 images: SE .18 points, -0.8 is beyond noise
     assert change((3.8, 3.0), images=20_000).verdict == REPRODUCED
 
 
-def test_error_change_opposite_sign_within_noise_is_not_reproduced():
-    # +0.8 within 2 SE 2.29 (the wording, "opposite sign" or "within noise", is not pinned here)
-    assert change((3.0, 3.8)).verdict == NOT_REPRODUCED
+def test_a_no_change_claim_with_a_wide_interval_cannot_be_decided():
+    """The issue's example: zfnet_fc8192 1.6 -> 3.4 (the error doubles) was "reproduced" as no change."""
+    paper = (38.4, 38.8)                                   # +0.4 within the paper's noise .60: no real change
+    unpaired = change((1.6, 3.4), paper=paper)
+    assert unpaired.verdict == CANNOT_DECIDE, unpaired     # Newcombe [-0.18, +3.93]: beyond the margin of 1
+    # paired: the 8 images the first model misses, the second misses too, and 9 more: discordant 0 and 9
+    paired = change((1.6, 3.4), paper=paper, correct=(correct_but(range(8)), correct_but(range(17))))
+    assert paired.verdict == CANNOT_DECIDE, paired
+    # by hand: mean change .018, SE sqrt(.018 * .982 / 500) = .00595 -> 1.8 +- 1.17 points: low end inside the margin
+    low, high = bounds(paired)
+    assert low == pytest.approx(1.8 - 1.17, abs=0.3) and high == pytest.approx(1.8 + 1.17, abs=0.3)
+    # McNemar: 9 discordant images, all one way: exact p = 2 * 0.5^9
+    assert f"McNemar p = {binomtest(0, 9).pvalue:.2g}" in paired.evidence
 
 
-def test_error_change_no_change_claim():
-    # paper 40.5 -> 40.0: SE = sqrt((.405 * .595 + .4 * .6) / 50000) = sqrt(.480975 / 50000) = 0.310 points;
-    # |-0.5| < 0.62, so the paper claims no real change
-    within = change((3.8, 3.0), paper=PAPER_NO_CHANGE)          # |-0.8| < 2.29: within noise
-    assert within.verdict == REPRODUCED, within
-    assert within.evidence.startswith("paper 40.5 -> 40.0 (-0.5, 2 SE 0.6)")
-    moved = change((3.8, 1.6), paper=PAPER_NO_CHANGE)           # |-2.2| > 2.05
-    assert moved.verdict == NOT_REPRODUCED and moved.evidence.endswith("ours moved beyond noise"), moved
-    up = change((1.6, 3.8), paper=PAPER_NO_CHANGE)              # either direction counts as moving
-    assert up.verdict == NOT_REPRODUCED
+def test_a_no_change_claim_is_reproduced_only_inside_the_margin():
+    # 2.0 -> 2.0 with one discordant image each way: the CI is within about +-0.4 points: inside +-1
+    same = change((2.0, 2.0), paper=PAPER_NO_CHANGE, correct=(correct_but(range(10)), correct_but(range(1, 11))))
+    assert same.verdict == REPRODUCED, same
+    # 2.0 -> 8.0, the 10 shared: 30 discordant, +6 +- 2.1 points: wholly beyond the margin
+    moved = change((2.0, 8.0), paper=PAPER_NO_CHANGE, correct=(correct_but(range(10)), correct_but(range(40))))
+    assert moved.verdict == NOT_REPRODUCED and "wholly beyond the margin" in moved.evidence, moved
+    # the margin comes from report.margins.error_points: without evidence 3.8 -> 4.0 is Newcombe [-2.29, +2.70]
+    assert change((3.8, 4.0), paper=PAPER_NO_CHANGE).verdict == CANNOT_DECIDE
+    wide = Settings(resamples=2000, margins=(("error_points", 3.0),))
+    assert change((3.8, 4.0), paper=PAPER_NO_CHANGE, settings=wide).verdict == REPRODUCED
+
+
+def test_power_at_our_n_a_real_paired_effect_is_detected():
+    """2% -> 6% error on our 500 images, the second model also missing 5 of the first's 10: reproduced when the
+    paper claims that increase, not reproduced when it claims the opposite."""
+    base, changed = range(10), range(5, 35)
+    correct = (correct_but(base), correct_but(changed))
+    up = change((rate(base), rate(changed)), paper=PAPER_INCREASE, correct=correct)
+    assert up.verdict == REPRODUCED, up
+    # by hand: b = 5 only-first, c = 25 only-second; mean change .04, SE sqrt((30/500 - .04^2) / 500) = .01081
+    low, high = bounds(up)
+    assert low == pytest.approx(4 - 1.96 * 1.081, abs=0.3) and high == pytest.approx(4 + 1.96 * 1.081, abs=0.3)
+    assert change((rate(base), rate(changed)), paper=PAPER_DIRECTION, correct=correct).verdict == NOT_REPRODUCED
+
+
+def test_power_at_our_n_a_null_effect_is_not_reproduced():
+    # 2% both, 5 shared errors, 5 discordant each way: the change is 0 +- 1.2 points
+    correct = (correct_but(range(10)), correct_but(range(5, 15)))
+    assert change((2.0, 2.0), paper=PAPER_INCREASE, correct=correct).verdict == CANNOT_DECIDE
+    assert change((2.0, 2.0), paper=PAPER_DIRECTION, correct=correct).verdict == CANNOT_DECIDE
+    assert change((2.0, 2.0), paper=PAPER_NO_CHANGE, correct=correct).verdict == CANNOT_DECIDE   # too wide to say
+
+
+def test_the_pairing_narrows_the_interval():
+    """6% -> 8%, the second model missing the first's 30 images and 10 more: paired, the change is 2 +- 1.2 points
+    (10 discordant images); the unpaired interval from the rates alone includes zero."""
+    correct = (correct_but(range(30)), correct_but(range(40)))
+    assert change((6.0, 8.0), paper=PAPER_INCREASE).verdict == CANNOT_DECIDE
+    assert change((6.0, 8.0), paper=PAPER_INCREASE, correct=correct).verdict == REPRODUCED
+
+
+def seed_runs(errors_per_seed, n=IMAGES):
+    return [correct_but(range(k), n) for k in errors_per_seed]
+
+
+def test_seed_variance_widens_the_interval():
+    """The base model trained with 5 seeds: its seeds' errors (1% to 11%) enter the interval. The same base run 5
+    times (no seed variance) gives about the single-run interval.
+
+    By hand: 6% -> 6% with no shared error: SE of the paired change sqrt(.12 / 500) = 1.55 points. The seeds' errors
+    1, 2, 6, 10, 11% have a standard deviation of 4.05 points (ddof 0, as the bootstrap resamples them), their mean of
+    5 resampled ones 4.05 / sqrt(5) = 1.81: together sqrt(1.55^2 + 1.81^2) = 2.38, 1.54 times as wide."""
+    changed = correct_but(range(200, 230))                 # 6%, none of its errors shared with the base runs
+    agreeing = change((6.0, 6.0), paper=PAPER_DIRECTION, correct=(seed_runs([30] * 5), changed))
+    disagreeing = change((6.0, 6.0), paper=PAPER_DIRECTION, correct=(seed_runs([5, 10, 30, 50, 55]), changed))
+    single = change((6.0, 6.0), paper=PAPER_DIRECTION, correct=(correct_but(range(30)), changed))
+    width = {name: bounds(v)[1] - bounds(v)[0] for name, v in
+             (("agreeing", agreeing), ("disagreeing", disagreeing), ("single", single))}
+    assert width["agreeing"] == pytest.approx(width["single"], rel=0.15)
+    assert width["disagreeing"] > 1.3 * width["agreeing"], width
+    assert "first over 5 seeds: 1.0, 2.0, 6.0, 10.0, 11.0" in disagreeing.evidence
+    assert "percentile bootstrap of 5 and 1 seeds" in disagreeing.evidence
+
+
+def test_seed_variance_can_undo_a_single_seed_s_verdict():
+    # seed 0 alone: 8% -> 4%, 20 discordant: -4 +- 1.7 points, reproduced; seeds at 8, 1, 9, 2 and 8% average 5.6%
+    # and spread over 8 points: with them the change from 5.6 to 4 includes zero
+    changed = correct_but(range(20))
+    alone = change((8.0, 4.0), correct=(correct_but(range(40)), changed))
+    assert alone.verdict == REPRODUCED, alone
+    seeds = change((8.0, 4.0), correct=(seed_runs([40, 5, 45, 10, 40]), changed))
+    assert seeds.verdict == CANNOT_DECIDE, seeds
+
+
+@pytest.mark.parametrize("correct, why", [
+    ((correct_but(range(19)), correct_but(range(8), n=400)), "covers 500 and 400 images"),
+    ((correct_but(range(20)), correct_but(range(8))), "no run of the first model's evidence has its metrics' error"),
+    ((correct_but(range(19)), [2] * IMAGES), "0/1 per image"),
+    ((correct_but(range(19)), [[1, 0], [1]]), "lists of 0/1 of one length"),
+])
+def test_evidence_that_does_not_stand_behind_the_metrics_is_set_aside(correct, why):
+    v = change((3.8, 1.6), correct=correct)
+    assert "per-image evidence ignored" in v.evidence and why in v.evidence, v
+    assert bounds(v) == bounds(change((3.8, 1.6)))           # the unpaired interval instead
 
 
 @pytest.mark.parametrize("ours, images", [((None, 1.6), 500), ((3.8, NAN), 500), ((3.8, INF), 500),
@@ -98,8 +225,12 @@ def test_error_change_missing_input(ours, images):
 
 
 def test_error_change_zero_errors_on_both_sides_do_not_reproduce_a_direction():
-    assert change((0.0, 0.0), paper=(40.5, 45.4)).verdict == NOT_REPRODUCED
+    # Wilson for 0 of 500 reaches .76 points: Newcombe [-0.76, +0.76], inside the margin
+    assert change((0.0, 0.0), paper=PAPER_INCREASE).verdict == NOT_REPRODUCED
     assert change((0.0, 0.0), paper=PAPER_NO_CHANGE).verdict == REPRODUCED
+    perfect = (correct_but([]), correct_but([]))
+    assert change((0.0, 0.0), paper=PAPER_INCREASE, correct=perfect).verdict == NOT_REPRODUCED
+    assert change((0.0, 0.0), paper=PAPER_NO_CHANGE, correct=perfect).verdict == REPRODUCED
 
 
 # ----------------------------------------------------------------------- share_above_half
@@ -197,3 +328,32 @@ def test_not_at_this_scale_and_verdict_validation():
     assert v.verdict == NOT_RUN and v.evidence == "why"
     with pytest.raises(ValueError):
         Verdict("claim", "subject", "maybe", "rule", "evidence")
+
+
+def test_judged_shows_estimate_interval_margin_and_n():
+    from zfnet.report.decision import INCREASE, decide
+    from zfnet.report.stats import Interval
+
+    decision = decide(Interval(0.02, 0.01, 0.03, 0.95, 250, "by hand"), 0.005, INCREASE)
+    found = rules.judged("a claim", "zfnet", decision, "the drop", scale=100, unit=" pt", digits=1)
+    assert found.verdict == REPRODUCED
+    assert found.evidence == ("the drop: estimate +2.0 pt, 95% CI [+1.0 pt, +3.0 pt] (by hand), margin ±0.5 pt, "
+                              "n = 250; the CI excludes zero on the paper's side")
+
+
+@pytest.mark.parametrize("trained, untrained, expected", [
+    (REPRODUCED, REPRODUCED, UNTRAINED_TOO),     # the negative control passes too: not a result of learning
+    (REPRODUCED, NOT_REPRODUCED, REPRODUCED),
+    (REPRODUCED, CANNOT_DECIDE, REPRODUCED),
+    (NOT_REPRODUCED, REPRODUCED, NOT_REPRODUCED),
+    (CANNOT_DECIDE, REPRODUCED, CANNOT_DECIDE),
+])
+def test_a_claim_the_untrained_net_also_reproduces_is_not_counted(trained, untrained, expected):
+    def verdict(value, evidence):
+        return Verdict("claim", "zfnet", value, "rule", evidence)
+
+    found = rules.against_untrained(verdict(trained, "trained 0.9"), verdict(untrained, "untrained 0.8"))
+    assert found.verdict == expected
+    if expected == UNTRAINED_TOO:
+        assert found.evidence == "trained 0.9; untrained: untrained 0.8"
+    assert rules.against_untrained(verdict(trained, "x"), None).verdict == trained

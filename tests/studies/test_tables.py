@@ -3,7 +3,7 @@
 import pytest
 
 from zfnet import paper
-from zfnet.studies.tables import TABLE3_COLUMNS, markdown, table2, table3
+from zfnet.studies.tables import TABLE3_COLUMNS, markdown, seed_replicates, table2, table3
 
 
 def metrics(train: float, top1: float, top5: float) -> dict:
@@ -47,3 +47,28 @@ def test_markdown_has_a_line_per_row_and_dashes_for_missing_values():
     assert len(lines) == 2 + len(rows)
     assert "| 1 convnet as per Fig. 3 | 20.0 | 5.0 | 38.4 | 16.5 |" in lines
     assert lines[2].count("| - ") == 2
+
+
+def test_seed_replicates_are_the_runs_that_differ_only_in_their_seed():
+    specs = {"zfnet": {"base": "zfnet"}, "zfnet_fc2048": {"base": "zfnet", "fc_units": 2048},
+             "zfnet_seed1": {"base": "zfnet", "seed": 1}, "zfnet_seed2": {"base": "zfnet", "seed": 2},
+             "zfnet_again": {"base": "zfnet", "seed": 0},          # the pipeline's seed named: the same run as zfnet
+             "alexnet": {"base": "alexnet"}, "alexnet_seed1": {"base": "alexnet", "seed": 1}}
+    replicates = seed_replicates(specs, default_seed=0)
+    assert replicates["zfnet"] == ["zfnet", "zfnet_seed1", "zfnet_seed2"]
+    assert replicates["zfnet_seed2"] == ["zfnet_seed2", "zfnet", "zfnet_seed1"]
+    assert replicates["zfnet_fc2048"] == ["zfnet_fc2048"]
+    assert replicates["alexnet"] == ["alexnet", "alexnet_seed1"]
+    # under seed 1, zfnet_seed1 repeats zfnet and zfnet_again (seed 0) is another seed
+    assert seed_replicates(specs, default_seed=1)["zfnet"] == ["zfnet", "zfnet_seed2", "zfnet_again"]
+
+
+def test_the_paper_s_five_zf_nets_are_seed_replicates_of_zfnet():
+    """conf/ablations/paper.yaml: Table 2's "5 convnets as per Fig. 3" are zfnet and its 4 seed runs."""
+    import yaml
+
+    from conftest import REPO
+
+    runs = yaml.safe_load((REPO / "conf" / "ablations" / "paper.yaml").read_text())["runs"]
+    assert seed_replicates(runs, default_seed=0)["zfnet"] == ["zfnet", *(f"zfnet_seed{i}" for i in range(1, 5))]
+    assert paper.numbers("table2_imagenet")["rows"]["zf_x5"]["label"].startswith("5 convnets")

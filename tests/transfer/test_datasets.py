@@ -42,6 +42,21 @@ def test_caltech101_leaves_out_the_background_class(caltech_root):
     assert [Path(f).parent.name for f in listing.files] == ["ant"] * 3 + ["bee"] * 2
 
 
+def test_caltech101_adds_the_background_class_last_when_asked(caltech_root):
+    listing = datasets.list_caltech("caltech101", caltech_root, background=True)
+    assert listing.classes == ["ant", "bee", "BACKGROUND_Google"]     # last: ant and bee keep labels 0, 1
+    assert listing.labels.tolist() == [0, 0, 0, 1, 1, 2, 2]
+    assert [Path(f).parent.name for f in listing.files] == ["ant"] * 3 + ["bee"] * 2 + ["BACKGROUND_Google"] * 2
+    assert all(Path(f).is_file() for f in listing.files)
+
+
+def test_caltech101_background_without_its_folder_names_the_key(caltech_root):
+    for path in (caltech_root / "caltech101" / "101_ObjectCategories" / "BACKGROUND_Google").iterdir():
+        path.rename(path.with_suffix(".png"))     # torchvision still sees the folder; no image_*.jpg in it
+    with pytest.raises(UserError, match=r"transfer\.caltech101\.background: .*BACKGROUND_Google holds no image_\*\.jpg"):
+        datasets.list_caltech("caltech101", caltech_root, background=True)
+
+
 @pytest.mark.parametrize("clutter", [False, True])
 def test_caltech256_clutter_is_kept_only_when_asked(caltech_root, clutter):
     listing = datasets.list_caltech("caltech256", caltech_root, clutter=clutter)

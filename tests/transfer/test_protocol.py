@@ -7,12 +7,13 @@ never from the code under test.
 from __future__ import annotations
 
 import math
+import statistics
 
 import numpy as np
 import pytest
 from scipy.stats import spearmanr
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, balanced_accuracy_score
+from sklearn.metrics import average_precision_score, balanced_accuracy_score, recall_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
@@ -72,9 +73,21 @@ def test_mean_class_accuracy_averages_over_classes_not_images():
     assert protocol.mean_class_accuracy(np.array([0, 0, 1, 1]), np.array([0, 0, 0, 1])) == pytest.approx(5 / 6)
 
 
-def test_mean_std_is_the_population_spread():
-    assert protocol.mean_std([0.5, 0.7]) == pytest.approx({"mean": 0.6, "std": 0.1})  # sample std: 0.141
-    assert protocol.mean_std([0.3]) == {"mean": 0.3, "std": 0.0}
+def test_mean_std_is_the_sample_spread_over_folds():
+    # ddof=1: sqrt(((0.5 - 0.6)^2 + (0.7 - 0.6)^2) / 1) = 0.1414 (the population std would be 0.1)
+    assert protocol.mean_std([0.5, 0.7]) == pytest.approx({"mean": 0.6, "std": math.sqrt(0.02)})
+    folds = [0.838, 0.843, 0.831, 0.84, 0.835]
+    assert protocol.mean_std(folds)["std"] == pytest.approx(statistics.stdev(folds))   # the standard library's
+    assert protocol.mean_std([0.3]) == {"mean": 0.3, "std": None}   # one fold: undefined, not 0
+
+
+def test_score_keeps_each_fold_and_its_classes():
+    # fold 1: classes .5 and 1 -> .75; fold 2: .25 and .75 -> .5; mean .625, std sqrt(2 * .125^2) = .1768
+    cell = protocol.score([np.array([0.5, 1.0]), np.array([0.25, 0.75])])
+    assert cell == {"mean": pytest.approx(0.625), "std": pytest.approx(math.sqrt(2 * 0.125 ** 2)),
+                    "folds": [0.75, 0.5], "per_class": [[0.5, 1.0], [0.25, 0.75]]}
+    # classes in label order: class 0 has 1 of 2 right, class 2 has 2 of 2, class 1 none of 1
+    np.testing.assert_allclose(protocol.class_accuracies([0, 1, 2, 2, 0], [0, 0, 2, 2, 1]), [0.5, 0.0, 1.0])
 
 
 # ----------------------------------------------------------------------------- average precision
@@ -181,27 +194,23 @@ def result(pretrained, scratch, layers):
 RISING = {7: 0.8, 1: 0.4, 2: 0.5, 3: 0.55, 4: 0.6, 5: 0.85, 6: 0.82}  # layer 7 first: sort by number
 
 
-def test_claims_pretrained_beats_scratch_at_every_shared_size():
-    won = protocol.claims(result({15: 0.8, 30: 0.85, 60: 0.1}, {15: 0.3, 30: 0.4}, RISING))
-    assert won["pretrained_beats_scratch"] is True  # 60 has no scratch run: not compared
-    assert won["pretrained_minus_scratch"] == pytest.approx({"15": 0.5, "30": 0.45})
-    assert protocol.claims(result({15: 0.8, 30: 0.4}, {15: 0.3, 30: 0.4}, RISING))["pretrained_beats_scratch"] is False
-    assert protocol.claims(result({15: 0.8}, {30: 0.4}, RISING))["pretrained_beats_scratch"] is None  # not run
+def test_claims_gives_the_gaps_at_every_shared_size():
+    gaps = protocol.claims(result({15: 0.8, 30: 0.85, 60: 0.1}, {15: 0.3, 30: 0.4}, RISING))
+    assert gaps["pretrained_minus_scratch"] == pytest.approx({"15": 0.5, "30": 0.45})   # 60 has no scratch run
+    assert "pretrained_beats_scratch" not in gaps   # a verdict needs an interval: the report's (transfer_claims)
+    assert protocol.claims(result({15: 0.8}, {30: 0.4}, RISING))["pretrained_minus_scratch"] == {}
 
 
-def test_claims_rises_with_depth():
+def test_claims_describes_accuracy_against_depth():
     depth = protocol.claims(result({15: 0.8}, {15: 0.3}, RISING))["depth"]["softmax"]
-    assert depth["rises_with_depth"] is True and depth["best_layer"] == 5
-    assert depth["deepest_minus_shallowest"] == pytest.approx(0.4)
+    assert depth["best_layer"] == 5 and depth["deepest_minus_shallowest"] == pytest.approx(0.4)
     assert depth["spearman"] == pytest.approx(spearmanr(range(1, 8), [RISING[k] for k in range(1, 8)]).statistic)
+    assert set(depth) == {"best_layer", "deepest_minus_shallowest", "spearman"}
     # layer 7 below layer 1, though the correlation stays positive: ranks 1..5, 0 -> rho = 1 - 6*30/210 > 0
     dips = {1: 0.5, 2: 0.6, 3: 0.7, 4: 0.8, 5: 0.9, 7: 0.45}
-    assert spearmanr(list(dips), list(dips.values())).statistic > 0
-    assert protocol.claims(result({15: 0.8}, {15: 0.3}, dips))["depth"]["softmax"]["rises_with_depth"] is False
-    # layer 7 above layer 1, but the correlation is negative: ranks 0, 5, 4, 3, 2, 1 -> rho = 1 - 6*40/210 < 0
-    falls = {1: 0.5, 2: 0.9, 3: 0.8, 4: 0.7, 5: 0.6, 7: 0.55}
-    assert spearmanr(list(falls), list(falls.values())).statistic < 0
-    assert protocol.claims(result({15: 0.8}, {15: 0.3}, falls))["depth"]["softmax"]["rises_with_depth"] is False
+    described = protocol.claims(result({15: 0.8}, {15: 0.3}, dips))["depth"]["softmax"]
+    assert described["deepest_minus_shallowest"] == pytest.approx(-0.05)
+    assert described["spearman"] == pytest.approx(spearmanr(list(dips), list(dips.values())).statistic)
 
 
 # ----------------------------------------------------------------------------- tables
@@ -225,13 +234,18 @@ def test_size_curve_scores_the_named_classifier_on_each_fold(kind):
     expected = {}
     for n in (2, 5):
         folds = [protocol.sample_fold(y, n, 10, seed=0, fold=f) for f in range(3)]
-        scores = [balanced_accuracy_score(y[f.test], make_pipeline(StandardScaler(), oracle).fit(
-            x[f.train], y[f.train]).predict(x[f.test])) for f in folds]  # balanced accuracy: mean per-class recall
-        expected[str(n)] = {"mean": np.mean(scores), "std": np.std(scores), "folds": scores}
+        predictions = [make_pipeline(StandardScaler(), oracle).fit(x[f.train], y[f.train]).predict(x[f.test])
+                       for f in folds]
+        scores = [balanced_accuracy_score(y[f.test], p) for f, p in zip(folds, predictions)]  # mean per-class recall
+        recalls = [recall_score(y[f.test], p, average=None) for f, p in zip(folds, predictions)]
+        expected[str(n)] = {"mean": np.mean(scores), "std": np.std(scores, ddof=1), "folds": scores,
+                            "per_class": [list(r) for r in recalls]}
     curve = protocol.size_curve(x, y, [2, 5], folds=3, test_per_class=10, seed=0, kind=kind, C=0.5)
     assert set(curve) == set(expected)
     for n, row in expected.items():
-        assert curve[n] == {key: pytest.approx(value) for key, value in row.items()}
+        assert set(curve[n]) == set(row)
+        for key, value in row.items():
+            np.testing.assert_allclose(np.asarray(curve[n][key], dtype=float), value, atol=1e-12)
 
 
 def test_layer_table_keys_and_scores():
@@ -241,7 +255,7 @@ def test_layer_table_keys_and_scores():
                                  folds=2, test_per_class=3, seed=0)
     assert set(table) == {"softmax", "svm"} and all(set(t) == {"1", "7"} for t in table.values())
     for kind in table:
-        assert table[kind]["7"] == {"mean": 1.0, "std": 0.0, "folds": [1.0, 1.0]}
+        assert table[kind]["7"] == {"mean": 1.0, "std": 0.0, "folds": [1.0, 1.0], "per_class": [[1.0] * 4] * 2}
         assert table[kind]["1"]["mean"] < 0.75
 
 

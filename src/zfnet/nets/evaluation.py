@@ -20,23 +20,34 @@ MONITOR = "val/top1_error"  # what picks the best epoch and drives the learning-
 
 
 @torch.no_grad()
-def ten_crop_errors(module, dataset: Dataset, crop: int, device: torch.device | str = "cpu",
-                    batch_size: int = 64, num_workers: int = 0) -> tuple[float, float]:
-    """(top-1, top-5) error of `module` (a Classifier: it normalizes uint8 images) over `dataset`.
+def ten_crop_hits(module, dataset: Dataset, crop: int, device: torch.device | str = "cpu",
+                  batch_size: int = 64, num_workers: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image of `dataset`, in its order: (top-1 hit, top-5 hit), two (N,) bool tensors, of `module` (a
+    Classifier: it normalizes uint8 images) under the 10-crop test. The report's paired intervals resample them.
 
-    `num_workers` DataLoader processes read the images (pinned for a CUDA device); the numbers do not
-    depend on it: the order and every operation on the images are the same.
+    `num_workers` DataLoader processes read the images (pinned for a CUDA device); the hits do not depend on
+    it: the order and every operation on the images are the same.
     """
     module = module.to(device).eval()
-    wrong1 = wrong5 = total = 0
+    top1, top5 = [], []
     for images, labels in ordered_loader(dataset, batch_size, num_workers, device):
         images = images.to(device, non_blocking=True)
         probabilities = ten_crop_probabilities(module, module.normalize(images), crop).cpu()
         top = probabilities.topk(min(5, probabilities.shape[1]), dim=1).indices
-        wrong1 += int((top[:, 0] != labels).sum())
-        wrong5 += int((top != labels[:, None]).all(dim=1).sum())
-        total += len(labels)
-    return wrong1 / total, wrong5 / total
+        top1.append(top[:, 0] == labels)
+        top5.append((top == labels[:, None]).any(dim=1))
+    return torch.cat(top1), torch.cat(top5)
+
+
+def errors_of(hits: tuple[torch.Tensor, torch.Tensor]) -> tuple[float, float]:
+    """(top-1, top-5) error from `ten_crop_hits`: the share of images missed."""
+    return tuple(int((~hit).sum()) / len(hit) for hit in hits)
+
+
+def ten_crop_errors(module, dataset: Dataset, crop: int, device: torch.device | str = "cpu",
+                    batch_size: int = 64, num_workers: int = 0) -> tuple[float, float]:
+    """(top-1, top-5) error of `module` (a Classifier: it normalizes uint8 images) over `dataset` (`ten_crop_hits`)."""
+    return errors_of(ten_crop_hits(module, dataset, crop, device, batch_size, num_workers))
 
 
 def ordered_loader(dataset: Dataset, batch_size: int, num_workers: int, device: torch.device | str) -> DataLoader:
@@ -54,13 +65,14 @@ def collate_images(items) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def run_metrics(history: list[dict[str, float]], ten_crop: tuple[float, float]) -> dict[str, float | int]:
-    """Table 2/3 numbers: 10-crop and centre-crop val errors of the best epoch, train error of the last."""
+    """Table 2/3 numbers: 10-crop and centre-crop val errors of the best epoch, train error of the last (None
+    for a run of 0 epochs, whose only row, epoch 0, is the untrained network's validation)."""
     best = min(history, key=lambda row: row[MONITOR])
     last = history[-1]
     return {
         "val_top1_error_10crop": ten_crop[0], "val_top5_error_10crop": ten_crop[1],
         "val_top1_error": best[MONITOR], "val_top5_error": best["val/top5_error"],
-        "train_top1_error": last["train/top1_error"], "best_epoch": best["epoch"], "epochs": last["epoch"],
+        "train_top1_error": last.get("train/top1_error"), "best_epoch": best["epoch"], "epochs": last["epoch"],
     }
 
 

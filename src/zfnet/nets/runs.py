@@ -11,6 +11,9 @@ hash), each prepared-data file and each training-code file (hashes). `plan_run` 
 - anything else: refuse with one line naming what changed, or, with `train.restart=true`, move the
   folder aside (`move_aside`) and start over. Nothing is ever deleted.
 
+A run of 0 epochs (`train.epochs=0`, `fit_untrained`) is the network at its initialization: best.ckpt and
+last.ckpt hold the initial weights, there are no snapshots, and once recorded it is a finished run like any other.
+
 The world size is left out of the components: the global batch (`train.batch_size`) is in them, so a run
 requeued onto another number of devices resumes with another per-device batch. It then draws another
 data order (DistributedSampler deals the shuffled split out per rank, and crops are seeded per rank):
@@ -221,3 +224,24 @@ def make_trainer(out_dir: Path, trainer: dict[str, Any], epochs: int, snapshot_e
         log_every_n_steps=10, use_distributed_sampler=False,
     )
     return pl_trainer, best
+
+
+def fit_untrained(trainer: pl.Trainer, module: training.Classifier, data: pl.LightningDataModule, ckpt_dir: Path,
+                  complete: bool = False) -> Path:
+    """`train.epochs=0`: the network at its initialization is the run's result (the report's negative control).
+
+    Validates it once (the centre-crop pass a fit runs after each epoch, logged the same way) and keeps that as
+    the history's only row, epoch 0, then writes it as `best.ckpt` and then `last.ckpt` (weights, buffers and
+    hyperparameters: what `training.load_trained` reads; last.ckpt, written last, marks the folder as holding a
+    run, `plan_run`). A `complete` run is validated again from its best.ckpt and nothing is rewritten. Every
+    rank calls it (validation and saving are collective). Returns best.ckpt's path.
+    """
+    best = ckpt_dir / "best.ckpt"
+    if complete:
+        module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
+    trainer.validate(module, datamodule=data, verbose=False)
+    module.history = [{"epoch": 0, **{k: float(v) for k, v in trainer.callback_metrics.items() if "/" in k}}]
+    if not complete:
+        for path in (best, ckpt_dir / "last.ckpt"):
+            trainer.save_checkpoint(path, weights_only=True)
+    return best

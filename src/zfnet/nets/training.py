@@ -204,7 +204,8 @@ class Classifier(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["history"] = self.history
-        checkpoint["plateau"] = self.plateau.state_dict()
+        if self.plateau is not None:   # None: saved without fitting (train.epochs=0, `runs.fit_untrained`)
+            checkpoint["plateau"] = self.plateau.state_dict()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.history = list(checkpoint.get("history", []))
@@ -316,3 +317,14 @@ def load_trained(checkpoint: str | Path, map_location: str | torch.device = "cpu
     hparams["mean"] = state["state_dict"]["mean"].cpu()  # images come from the CPU data loader
     hparams.setdefault("input_scale", 1.0)
     return model.to(map_location).eval(), hparams
+
+
+def untrained_like(hparams: dict, seed: int, map_location: str | torch.device = "cpu") -> torch.nn.Module:
+    """The negative control of the probe stages: the architecture of `load_trained`'s network (its hparams'
+    `arch` and `num_classes`), initialized by its own `init` scheme from `seed` and never trained (eval mode,
+    on `map_location`). The global RNG is left as it was."""
+    arch = dict(hparams["arch"])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_model(arch.pop("name"), num_classes=hparams["num_classes"], **arch)
+    return model.to(map_location).eval()

@@ -15,7 +15,7 @@ from zfnet.errors import UserError
 from zfnet.pipeline import config as zconfig
 from zfnet.pipeline.tracking import pipeline_group
 
-SUBDIR = "ablations"  # under paths.outputs, paths.metrics and paths.plots
+SUBDIR = "ablations"  # under paths.outputs, paths.metrics, paths.evidence and paths.plots
 
 
 def run_names(cfg: DictConfig) -> list[str]:
@@ -53,7 +53,7 @@ def run_config(cfg: DictConfig, run: str) -> DictConfig:
     # Every run of the study shares the W&B group of the pipeline whose params it was launched with.
     out.logger.group = pipeline_group(cfg)
     out.train.snapshot_epochs = []  # Fig. 4's snapshots: not needed here, and 50 MB each
-    for key in ("outputs", "metrics", "plots"):
+    for key in ("outputs", "metrics", "evidence", "plots"):
         out.paths[key] = f"{cfg.paths[key]}/{SUBDIR}"
     OmegaConf.set_struct(out, True)
     zconfig.validate(out)

@@ -33,15 +33,19 @@ def builtin_reason(cfg: DictConfig, root: str | Path, key: str, needs: str) -> s
             f"set {key} to {needs} to run it")
 
 
-def write(cfg: DictConfig, stem: str, reason: str, plots: list[str] = (), folders: list[Path] = ()) -> None:
+def write(cfg: DictConfig, stem: str, reason: str, plots: list[str] = (), folders: list[Path] = (),
+          evidence: bool = False) -> None:
     """The not-run outputs of a stage: `<paths.metrics>/<stem>.json` = {"ran": false, "reason"}, each plot
     folder `<paths.plots>/<name>` fresh with a NOT_RUN.txt holding the reason, each of `folders` made if
-    absent (its contents kept: a feature cache, say)."""
+    absent (its contents kept: a feature cache, say), and with `evidence` the same {"ran": false, "reason"} as
+    `<paths.evidence>/<stem>.json` (a DVC out of the stage either way)."""
     stage.log.warning("%s: not run: %s", stem, reason)
     for name in plots:
         write_text(stage.plot_dir(cfg, name) / "NOT_RUN.txt", reason + "\n")
     for folder in folders:
         Path(folder).mkdir(parents=True, exist_ok=True)
+    if evidence:
+        stage.write_evidence(cfg, stem, {"ran": False, "reason": reason})
     stage.write_metrics(cfg, stem, {"ran": False, "reason": reason})
 
 

@@ -122,6 +122,32 @@ def write_metrics(cfg: DictConfig, name: str, metrics: dict) -> Path:
     return path
 
 
+def write_evidence(cfg: DictConfig, name: str, evidence: dict) -> Path:
+    """The per-unit evidence behind the stage's metrics (`<paths.evidence>/<name>.json`: per image, per draw,
+    per fold), written atomically; arrays become lists. The report's intervals resample it."""
+    import json
+
+    from zfnet.io import write_text
+
+    path = Path(cfg.paths.evidence) / f"{name}.json"
+    # one line per top-level key: lists of thousands of numbers, indented one per line, would be 5x the size
+    body = ",\n".join(f"{json.dumps(key)}: {json.dumps(value, sort_keys=True, separators=(',', ':'))}"
+                       for key, value in sorted(_plain(evidence).items()))
+    write_text(path, "{\n" + body + "\n}\n")
+    return path
+
+
+def _plain(value):
+    """Numpy arrays and scalars (and tensors) as JSON-ready lists and numbers."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value
+
+
 def plot_dir(cfg: DictConfig, name: str) -> Path:
     """A fresh folder for the stage's figures (`<paths.plots>/<name>/`)."""
     import shutil

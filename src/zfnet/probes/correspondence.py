@@ -7,8 +7,11 @@ different images? Pure tensor functions; the stage `correspondence@<model>` does
     x_occ = layer_features(model, occluded, {"layer5": "pool5", "layer7": "relu7"})
     e = x["layer5"] - x_occ["layer5"]                                 # e_i = x_i - x~_i, (N, D)
     strict, ignore_zeros = pairwise_sign_disagreement(e)               # (N, N) each
+    both, both_share = pairwise_changed_in_both(e)                     # only coordinates nonzero in e_i and e_j
     subsets = draw_subsets(len(e), k=5, draws=100, generator=g)        # (100, 5) image indices
     draw_statistics(strict, ignore_zeros, subsets)                     # Delta: mean and std over the draws
+    subset_means(both, subsets)                                        # (100,) each draw's Delta, changed in both
+    nearest_map(layer_shapes(model, {"pool5": "pool5", "relu5": "relu5"}, 112))   # "relu5": its 6x6 map
 
 Conventions (ours where the paper is silent):
 
@@ -25,7 +28,9 @@ Conventions (ours where the paper is silent):
   copy, so e is 0 there for every image and those coordinates count as agreement (the "strict" number,
   the one compared with the paper). The `ignore_zeros` variant leaves out, per pair, the coordinates
   where both e_i and e_j are 0 and divides by the rest; a pair with no such coordinate left is left out
-  of the mean (NaN when every pair is).
+  of the mean (NaN when every pair is). "Changed in both" (`pairwise_changed_in_both`) keeps, per pair,
+  only the coordinates where e_i and e_j are both nonzero: a coordinate zero in exactly one of them (a
+  unit that the occluder moved in one image only) is a sign change for the strict Delta, not for it.
 * Draws: each draw is k different images chosen uniformly at random (seeded); Delta is reported as
   the mean and the population standard deviation (ddof 0) over the draws.
 * Random boxes lie inside the object's box (clipped to the image) and, when a mask is given, are
@@ -122,6 +127,33 @@ def layer_features(model: nn.Module, images: Tensor, layers: Mapping[str, str], 
     return {key: torch.cat(parts) if parts else torch.empty(0, 0) for key, parts in collected.items()}
 
 
+PAPER_LAYER5_SIDE = 6    # the paper's pool5 map at its 224 px input is 6 x 6
+
+
+@torch.no_grad()
+def layer_shapes(model: nn.Module, layers: Mapping[str, str], size: int) -> dict[str, tuple[int, ...]]:
+    """{key: the output shape (without the batch axis) of the layer named `layers[key]`} for one size x size
+    input, read with forward hooks (eval mode, flags restored)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    hooks = [get_layer(model, name).register_forward_hook(
+        lambda module, inputs, output, key=key: shapes.__setitem__(key, tuple(output.shape[1:])))
+        for key, name in layers.items()]
+    try:
+        with evaluating(model):
+            model(torch.zeros(1, 3, size, size, device=next(model.parameters()).device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return shapes
+
+
+def nearest_map(shapes: Mapping[str, tuple[int, ...]], side: int = PAPER_LAYER5_SIDE) -> str:
+    """The key whose (C, H, W) map is nearest side x side (by |H - side| + |W - side|; the first key on a tie)."""
+    if not shapes or any(len(shape) != 3 for shape in shapes.values()):
+        raise ValueError(f"need (C, H, W) maps, got {dict(shapes)}")
+    return min(shapes, key=lambda key: abs(shapes[key][1] - side) + abs(shapes[key][2] - side))
+
+
 def _collector(store: list[Tensor]):
     def hook(module, inputs, output):
         store.append(output.detach().flatten(1).float().cpu())
@@ -144,6 +176,22 @@ def pairwise_sign_disagreement(e: Tensor) -> tuple[Tensor, Tensor]:
     informative = e.shape[1] - both_zero
     ignore_zeros = torch.where(informative > 0, differ / informative.clamp_min(1), torch.nan)
     return strict, ignore_zeros
+
+
+def pairwise_changed_in_both(e: Tensor) -> tuple[Tensor, Tensor]:
+    """For every pair of rows of `e` (N, D), the coordinates that changed in both images: (N, N) float64 each.
+
+    Returns (disagreement, share): among the coordinates where e_i and e_j are both nonzero, the share whose
+    signs are opposite (NaN where there are none); and how many coordinates those are, as a share of D. A
+    coordinate that is zero in exactly one of e_i, e_j ("a different unit fired") counts in the strict Delta
+    and not here: strict = (1 - share - both zero) + share * disagreement.
+    """
+    e = e.flatten(1)
+    positive, negative = (e > 0).double(), (e < 0).double()
+    nonzero = positive + negative
+    changed = nonzero @ nonzero.T
+    opposite = positive @ negative.T + negative @ positive.T
+    return torch.where(changed > 0, opposite / changed.clamp_min(1), torch.nan), changed / e.shape[1]
 
 
 def subset_means(pairwise: Tensor, subsets: Tensor) -> Tensor:
@@ -172,11 +220,16 @@ def draw_statistics(strict: Tensor, ignore_zeros: Tensor, subsets: Tensor) -> di
     `pairwise_sign_disagreement`)."""
     stats = {}
     for suffix, pairwise in (("", strict), ("_ignore_zeros", ignore_zeros)):
-        values = subset_means(pairwise, subsets)
-        values = values[~values.isnan()]
-        stats[f"mean{suffix}"] = float(values.mean()) if len(values) else math.nan
-        stats[f"std{suffix}"] = float(values.std(correction=0)) if len(values) else math.nan
+        stats[f"mean{suffix}"], stats[f"std{suffix}"] = mean_and_std(subset_means(pairwise, subsets))
     return stats
+
+
+def mean_and_std(values: Tensor) -> tuple[float, float]:
+    """The mean and std (ddof 0) of the non-NaN values (NaN, NaN when there are none)."""
+    values = values[~values.isnan()]
+    if not len(values):
+        return math.nan, math.nan
+    return float(values.mean()), float(values.std(correction=0))
 
 
 def zero_share(e: Tensor) -> float:

@@ -44,6 +44,7 @@ from zfnet.probes.correspondence import layer_features
 
 KINDS = ("translation", "scale", "rotation")
 IDENTITY = {"translation": 0.0, "scale": 1.0, "rotation": 0.0}
+IDENTITY_EPS = 1e-6  # steps within this of the identity are the identity (linspace rounding)
 LAYER1 = ("pool1", "relu1")
 LAYER7 = "relu7"
 LOGITS = "fc8"
@@ -170,44 +171,68 @@ def _curves(features: dict[str, Tensor], labels: Tensor) -> Curves:
                   norms["layer7"].double(), p_true[:, 1:], top[:, 1:], p_true[:, 0], top[:, 0])
 
 
-# --------------------------------------------------------------------------- the paper's claims
+# --------------------------------------------------------------------------- the paper's claims, measured
+#
+# Per-image measures (what the report's intervals resample: `zfnet.report.invariance_claims`) and their
+# summaries over images (the stage's metrics).
 
 
 def small_steps(values: Tensor, identity: float, k: int) -> Tensor:
     """Indices of the "small" steps: on each side of the identity, the k steps nearest to it (the
     identity itself left out)."""
     values = torch.as_tensor(values, dtype=torch.float64)
-    chosen, eps = [], 1e-6  # steps within eps of the identity are the identity (linspace rounding)
-    for side in (values < identity - eps, values > identity + eps):
+    chosen = []
+    for side in (values < identity - IDENTITY_EPS, values > identity + IDENTITY_EPS):
         candidates = side.nonzero().flatten()
         order = (values[candidates] - identity).abs().argsort()
         chosen.append(candidates[order[:k]])
     return torch.cat(chosen).sort().values
 
 
-def small_change(relative1: Tensor, relative7: Tensor, values: Tensor, identity: float, k: int) -> dict:
-    """Claim (i): over the small steps, layer 7 changes less than layer 1, relative to its norm.
+def transformed_steps(values: Tensor, identity: float) -> Tensor:
+    """(K,) bool: the steps that transform the image (all but the identity)."""
+    return (torch.as_tensor(values, dtype=torch.float64) - identity).abs() > IDENTITY_EPS
 
-    Means over images and small steps; `share_of_images`: the images whose own mean is smaller at
-    layer 7; `held`: the overall mean is smaller at layer 7."""
+
+def per_image_small_change(relative1: Tensor, relative7: Tensor, values: Tensor, identity: float,
+                           k: int) -> tuple[Tensor, Tensor] | None:
+    """Claim (i) per image: (N,) each image's mean relative change over the small steps (`small_steps`)
+    at layer 1 and at layer 7; None when there are no small steps."""
     index = small_steps(values, identity, k)
     if len(index) == 0:
-        return {"steps": [], "layer1": None, "layer7": None, "ratio": None, "share_of_images": None, "held": None}
-    one, seven = relative1[:, index].mean(dim=1), relative7[:, index].mean(dim=1)
+        return None
+    return relative1[:, index].mean(dim=1), relative7[:, index].mean(dim=1)
+
+
+def small_change(relative1: Tensor, relative7: Tensor, values: Tensor, identity: float, k: int) -> dict:
+    """Claim (i), summarized: over the small steps, the relative change at layer 1 and at layer 7.
+
+    Means over images and small steps; `share_of_images`: the images whose own mean is smaller at
+    layer 7. The report judges the claim from the per-image means (`per_image_small_change`)."""
+    index = small_steps(values, identity, k)
+    per_image = per_image_small_change(relative1, relative7, values, identity, k)
+    if per_image is None:
+        return {"steps": [], "layer1": None, "layer7": None, "ratio": None, "share_of_images": None}
+    one, seven = per_image
     mean1, mean7 = float(one.mean()), float(seven.mean())
     return {"steps": [round(float(v), 4) for v in values[index]], "layer1": mean1, "layer7": mean7,
             "ratio": mean7 / mean1 if mean1 > 0 else None,
-            "share_of_images": float((seven < one).double().mean()), "held": mean7 < mean1}
+            "share_of_images": float((seven < one).double().mean())}
 
 
-def output_stability(p_true: Tensor, top_label: Tensor, labels: Tensor, high: float) -> dict:
-    """Claim (ii): p(true) stays high. `mean_p_true` over images and steps; `worst_step_p_true`: the
-    lowest of the per-step means; `top_label_true`: the share of (image, step) whose top label is
-    the true class; `held`: mean_p_true >= `high`."""
-    mean = float(p_true.mean())
-    return {"mean_p_true": mean, "worst_step_p_true": float(p_true.mean(dim=0).min()),
-            "top_label_true": float((top_label == labels.view(-1, 1)).double().mean()),
-            "high": high, "held": mean >= high}
+def output_stability(p_true: Tensor, top_label: Tensor, labels: Tensor) -> dict:
+    """Claim (ii), summarized: `mean_p_true` over images and steps; `worst_step_p_true`: the lowest of the
+    per-step means; `top_label_true`: the share of (image, step) whose top label is the true class."""
+    return {"mean_p_true": float(p_true.mean()), "worst_step_p_true": float(p_true.mean(dim=0).min()),
+            "top_label_true": float((top_label == labels.view(-1, 1)).double().mean())}
+
+
+def mean_over_steps(p_true: Tensor, steps: Tensor) -> Tensor:
+    """(N,) each image's mean of `p_true` (N, K) over the steps in the bool mask `steps` (K,); NaN where
+    the mask is empty."""
+    if not bool(steps.any()):
+        return torch.full((len(p_true),), math.nan, dtype=torch.float64)
+    return p_true[:, steps].double().mean(dim=1)
 
 
 def angular_distance(angles: Tensor, to: float) -> Tensor:
@@ -242,27 +267,75 @@ def recovery_score(p_true: Tensor, angles: Tensor, period: float, tolerance: flo
     return {"period": period, "at": mean_at, "between": mean_between, "score": mean_at - mean_between}
 
 
+def rotated_steps(angles: Tensor, guard: float) -> Tensor:
+    """(K,) bool: the rotations farther than `guard` degrees from upright (out of the range the training
+    data rotates objects by)."""
+    return angular_distance(angles, 0.0) > guard
+
+
 def rotated_p_true(p_true: Tensor, angles: Tensor, guard: float) -> float | None:
-    """Mean p(true) over the rotations farther than `guard` degrees from 0 (out of the range the
-    training data rotates objects by): how well a class is recognized when turned."""
-    away = angular_distance(angles, 0.0) > guard
+    """Mean p(true) over the rotations farther than `guard` degrees from 0 (`rotated_steps`): how well a
+    class is recognized when turned."""
+    away = rotated_steps(angles, guard)
     return float(p_true[:, away].mean()) if away.any() and len(p_true) else None
 
 
-def rotation_claim(scores: dict[str, dict], symmetric: Sequence[str], margin: float, key: str = "score") -> dict:
-    """Claim (iii) over classes: `scores` {class: {key: value}} (e.g. recovery_score(...), each symmetric
-    class at its own symmetry angle, the others at the control angle). `difference`: mean value of
-    the symmetric classes minus that of the others; `separated`: every symmetric class is above every
-    other class; `held`: difference > `margin` (None without both kinds of class)."""
+def per_image_recovery(p_true: Tensor, angles: Tensor, periods: Sequence[float],
+                       tolerance: float) -> tuple[Tensor, Tensor]:
+    """Claim (iii) per image: (N,) mean p(true) at the multiples of the image's own period (`periods`,
+    one per image: its class's symmetry angle, or the control angle) and (N,) the mean halfway between
+    them (`symmetry_masks`); NaN where a set of angles is empty."""
+    if len(periods) != len(p_true):
+        raise ValueError(f"per_image_recovery: {len(periods)} periods for {len(p_true)} images")
+    at, between = [], []
+    for row, period in zip(p_true, periods):
+        on, off = symmetry_masks(angles, float(period), tolerance)
+        at.append(mean_over_steps(row[None], on)[0])
+        between.append(mean_over_steps(row[None], off)[0])
+    empty = torch.zeros(0, dtype=torch.float64)
+    return (torch.stack(at) if at else empty), (torch.stack(between) if between else empty)
+
+
+def rotation_claim(scores: dict[str, dict], symmetric: Sequence[str], key: str = "score") -> dict:
+    """Claim (iii) over classes, summarized: `scores` {class: {key: value}} (e.g. recovery_score(...), each
+    symmetric class at its own symmetry angle, the others at the control angle). `difference`: mean value
+    of the symmetric classes minus that of the others (None without both kinds of class); `separated`:
+    every symmetric class is above every other class. The report judges the claim per image."""
     sym = [s[key] for name, s in scores.items() if name in symmetric and s[key] is not None]
     rest = [s[key] for name, s in scores.items() if name not in symmetric and s[key] is not None]
     if not sym or not rest:
-        return {"symmetric_mean": _mean(sym), "other_mean": _mean(rest), "difference": None, "separated": None,
-                "margin": margin, "held": None}
-    difference = _mean(sym) - _mean(rest)
-    return {"symmetric_mean": _mean(sym), "other_mean": _mean(rest), "difference": difference,
-            "separated": min(sym) > max(rest), "margin": margin, "held": difference > margin}
+        return {"symmetric_mean": _mean(sym), "other_mean": _mean(rest), "difference": None, "separated": None}
+    return {"symmetric_mean": _mean(sym), "other_mean": _mean(rest), "difference": _mean(sym) - _mean(rest),
+            "separated": min(sym) > max(rest)}
 
 
 def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
+
+
+def per_image(curves: dict[str, Curves], values: dict[str, Tensor], k: int, guard: float, tolerance: float,
+              periods: Sequence[float] | None) -> dict:
+    """The per-image measures the report judges the claims on (one value per image, in `curves`' order):
+
+    * `base_p_true`: p(true) of the untransformed image;
+    * `small_change`: {translation, scale} -> {layer1, layer7}: the mean relative change over the small
+      steps (`per_image_small_change`; None without small steps), claim (i);
+    * `p_true`: mean p(true) over the transformed steps of `translation` and of `scale` (the identity left
+      out), and over the rotations farther than `guard` degrees from upright (`rotated`), claims (ii), (iii);
+    * `symmetry`: {at, between}: p(true) at the multiples of each image's period and halfway between them
+      (`per_image_recovery`), claim (iii); None without `periods`.
+    """
+    small = {}
+    for kind in ("translation", "scale"):
+        pair = per_image_small_change(curves[kind].relative("layer1"), curves[kind].relative("layer7"), values[kind],
+                                      IDENTITY[kind], k)
+        small[kind] = None if pair is None else {"layer1": pair[0], "layer7": pair[1]}
+    p_true = {kind: mean_over_steps(curves[kind].p_true, transformed_steps(values[kind], IDENTITY[kind]))
+              for kind in ("translation", "scale")}
+    p_true["rotated"] = mean_over_steps(curves["rotation"].p_true, rotated_steps(values["rotation"], guard))
+    symmetry = None
+    if periods is not None:
+        at, between = per_image_recovery(curves["rotation"].p_true, values["rotation"], periods, tolerance)
+        symmetry = {"at": at, "between": between}
+    return {"base_p_true": curves["rotation"].base_p_true.double(), "small_change": small, "p_true": p_true,
+            "symmetry": symmetry}

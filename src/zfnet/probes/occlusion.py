@@ -355,6 +355,8 @@ class Sweep(NamedTuple):
     base_p_true: Tensor  # (N,) the unoccluded image's p(label) ...
     base_label: Tensor  # (N,) ... most probable class ...
     base_total: Tensor  # (N,) ... and total of map channel[n]
+    log_odds: Tensor  # (N, G, G) log-odds of labels[n], log p - log(1 - p), computed without rounding 1 - p to 0
+    base_log_odds: Tensor  # (N,) the unoccluded image's log-odds of labels[n]
 
 
 @dataclass(frozen=True)
@@ -397,20 +399,24 @@ def occlusion_sweep(model: nn.Module, images: Tensor, labels: Tensor, patch: int
     channels = torch.as_tensor(channels, device=images.device).long()
     index = torch.arange(len(images), device=images.device)
     base_p_true = base_prob[index, labels]
-    p_true, top_label, totals = [], [], []
+    base_log_prob = base.logits.float().log_softmax(dim=1)
+    p_true, top_label, totals, log_odds = [], [], [], []
     for n, image in enumerate(images):
         args = (model, image, stride, (patch, patch), fill, batch_size, int(channels[n]))
+        label = int(labels[n])
         if mode == "approximate":
-            prob, total = _drill_down(*args, side, approximation or Approximation(), int(labels[n]),
-                                      base.logits[n].float().log_softmax(dim=0))
+            prob, total, odds = _drill_down(*args, side, approximation or Approximation(), label, base_log_prob[n])
         else:
             log_prob, total = _outputs_at(*args, mode, 1.0, torch.cartesian_prod(*2 * [torch.arange(side)]))
-            prob, total = log_prob.exp().view(side, side, -1), total.view(side, side)
-        p_true.append(prob[..., labels[n]])
+            log_prob = log_prob.view(side, side, -1)
+            prob, total, odds = log_prob.exp(), total.view(side, side), _log_odds(log_prob, label)
+        p_true.append(prob[..., label])
         top_label.append(prob.argmax(dim=-1))
         totals.append(total)
+        log_odds.append(odds)
+    base_log_odds = torch.stack([_log_odds(base_log_prob[n], int(labels[n])) for n in range(len(images))])
     return Sweep(torch.stack(p_true), torch.stack(top_label), torch.stack(totals), channels, base_p_true,
-                 base_prob.argmax(dim=1), base.layer5_totals[index, channels])
+                 base_prob.argmax(dim=1), base.layer5_totals[index, channels], torch.stack(log_odds), base_log_odds)
 
 
 def _grid_indices(side: int, step: int = 1) -> Tensor:
@@ -428,8 +434,9 @@ def _outputs_at(model, image, stride, box, fill, batch_size, channel, mode, thre
 
 
 def _drill_down(model, image, stride, box, fill, batch_size, channel, side: int, approx: Approximation,
-                label: int, base_log_prob: Tensor) -> tuple[Tensor, Tensor]:
-    """The approximate sweep of one image: coarse grid, interpolation, drill-down; (G, G, K), (G, G)."""
+                label: int, base_log_prob: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The approximate sweep of one image: coarse grid, interpolation, drill-down; the class probabilities
+    (G, G, K), the map's totals (G, G) and the label's log-odds (G, G) (interpolated in log-odds)."""
     common = (model, image, stride, box, fill, batch_size, channel)
     coarse = _grid_indices(side, approx.coarse)
     log_prob_c, total_c = _outputs_at(*common, "approximate", approx.threshold, torch.cartesian_prod(coarse, coarse))
@@ -443,16 +450,18 @@ def _drill_down(model, image, stride, box, fill, batch_size, channel, side: int,
         exact[coarse[:, None], coarse[None, :]] = True
     candidates = torch.nonzero(~exact)
     count = math.ceil(approx.drill * len(candidates))
+    # the true class's log-odds: unlike p(true) they do not saturate near 1, so a dip between two coarse
+    # positions still shows as a partial drop at both
+    odds = weights @ _log_odds(log_prob_c, label) @ weights.T
     if count:
-        # rank by the interpolated drop in the true class's log-odds: unlike p(true) it does not saturate
-        # near 1, so a dip between two coarse positions still shows as a partial drop at both
-        odds = weights @ _log_odds(log_prob_c, label) @ weights.T
+        # rank by the interpolated drop in log-odds
         drop = (_log_odds(base_log_prob, label) - odds[candidates[:, 0], candidates[:, 1]]).cpu()
         chosen = candidates[drop.argsort(descending=True, stable=True)[:count]]
         log_prob_d, total_d = _outputs_at(*common, "exact", 1.0, chosen)
         prob[chosen[:, 0], chosen[:, 1]] = log_prob_d.exp()
         total[chosen[:, 0], chosen[:, 1]] = total_d
-    return prob, total
+        odds[chosen[:, 0], chosen[:, 1]] = _log_odds(log_prob_d, label)
+    return prob, total, odds
 
 
 def _log_odds(log_prob: Tensor, label: int) -> Tensor:

@@ -75,3 +75,26 @@ def decide(interval: Interval, margin: float, expected: str) -> Decision:
     if within:
         return Decision(NOT_REPRODUCED, interval, margin, expected, "the CI lies inside the margin: no change of note")
     return Decision(CANNOT_DECIDE, interval, margin, expected, "the CI includes zero and reaches beyond the margin")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the report's rules compute their intervals (`report.statistics`) and the margin each claim states
+    (`report.margins`: name -> margin, in the units of the claim's estimate)."""
+
+    resamples: int = 10_000     # bootstrap resamples per interval
+    level: float = 0.95         # the intervals' confidence level
+    seed: int = 0               # the bootstrap's seed: the same metrics give the same verdicts
+    margins: tuple[tuple[str, float], ...] = ()
+
+    @classmethod
+    def from_config(cls, config: dict | None) -> "Settings":
+        """From the resolved pipeline config (its `report.statistics` and `report.margins`); defaults where absent."""
+        report = (config or {}).get("report") or {}
+        statistics = report.get("statistics") or {}
+        known = {k: statistics[k] for k in ("resamples", "level", "seed") if k in statistics}
+        return cls(**known, margins=tuple(sorted((report.get("margins") or {}).items())))
+
+    def margin(self, name: str, default: float) -> float:
+        """The margin `name` from the config, else `default` (the value the claim's code states)."""
+        return float(dict(self.margins).get(name, default))

@@ -14,7 +14,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zfnet.report.spec import CANNOT_DECIDE, NOT_REPRODUCED, NOT_RUN, REPRODUCED, VERDICTS, Section, Table, Verdict
+from zfnet.report.spec import (
+    CANNOT_DECIDE,
+    NOT_REPRODUCED,
+    NOT_RUN,
+    REPRODUCED,
+    UNTRAINED_TOO,
+    VERDICTS,
+    Section,
+    Table,
+    Verdict,
+)
 
 MAX_WIDTH = 1100  # px: figures are downscaled to this width before embedding (the PNGs under plots/ keep theirs)
 
@@ -30,6 +40,7 @@ figcaption { font-size: 12px; color: #555; } code { background: #f3f3f3; padding
 .verdict { font-weight: 600; padding: 1px 6px; border-radius: 3px; white-space: nowrap; }
 .v-reproduced { background: #d7f0d8; color: #11521a; } .v-not-reproduced { background: #f8d6d4; color: #7a1712; }
 .v-not-run { background: #e8e8e8; color: #444; } .v-cannot-decide { background: #fbeec8; color: #6b4e00; }
+.v-untrained-too { background: #e4e0f5; color: #3d2b7a; }
 .paper { background: #f7f7fb; border-left: 4px solid #8a8fd1; padding: 6px 12px; }
 .ours { background: #f6fbf6; border-left: 4px solid #7cb47f; padding: 6px 12px; }
 nav a { margin-right: 10px; } .rule { font-size: 12px; color: #555; }
@@ -51,7 +62,7 @@ class Header:
 
 def css_class(verdict: str) -> str:
     return "v-" + {REPRODUCED: "reproduced", NOT_REPRODUCED: "not-reproduced", NOT_RUN: "not-run",
-                   CANNOT_DECIDE: "cannot-decide"}[verdict]
+                   CANNOT_DECIDE: "cannot-decide", UNTRAINED_TOO: "untrained-too"}[verdict]
 
 
 def _text(value: str) -> str:
@@ -133,7 +144,10 @@ def _summary(sections: list[Section]) -> str:
     return (f'<section id="claims"><h2>Every claim</h2><p>{len(verdicts)} verdicts: {line}.</p>'
             "<p>Each verdict is computed from the metrics files by the rule printed beside it in its section. "
             f"{_badge(NOT_RUN)}: the stage did not run, or the claim needs the paper's own data. "
-            f"{_badge(CANNOT_DECIDE)}: a number it needs is missing or NaN, or the evidence is in between.</p>"
+            f"{_badge(CANNOT_DECIDE)}: a number it needs is missing or NaN, or its confidence interval is too wide "
+            "to tell. "
+            f"{_badge(UNTRAINED_TOO)}: the claim also holds for the same network untrained (the negative control), "
+            "so it says nothing about learning and is not counted as reproduced.</p>"
             + _verdicts(verdicts, where) + "</section>")
 
 

@@ -7,10 +7,15 @@ behind it did not run, and "cannot decide" when it ran but the number is absent 
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 from typing import Any
 
-from zfnet.report.spec import CANNOT_DECIDE, NOT_REPRODUCED, NOT_RUN, REPRODUCED, Verdict
+from zfnet.report.decision import DECISION_RULE, DECREASE, INCREASE, NO_CHANGE, Decision, Settings, decide
+from zfnet.report.error_rates import change_interval
+from zfnet.report.spec import CANNOT_DECIDE, NOT_REPRODUCED, NOT_RUN, REPRODUCED, UNTRAINED_TOO, Verdict
 from zfnet.report.stats import ROUNDING, at_least
+
+_NORMAL = NormalDist()
 
 MISSING = object()
 
@@ -46,36 +51,48 @@ def unknown(claim: str, subject: str, rule: str, ran: bool, what: str) -> Verdic
 
 
 def standard_error(error_a: float, error_b: float, images: int) -> float:
-    """Standard error of the difference of two error rates, each measured on `images` images."""
+    """Standard error of the difference of two error rates, each measured on `images` independent images."""
     return math.sqrt((error_a * (1 - error_a) + error_b * (1 - error_b)) / images)
 
 
-ERROR_RULE = ("errors in % on n validation images; SE = sqrt(p1(1-p1)/n + p2(1-p2)/n). Where the paper's change is "
-              "beyond 2 SE of its 50,000 images it claims a direction: reproduced when ours has the same sign and "
-              "is beyond 2 SE of ours. Where the paper's change is within 2 SE it claims no real change: reproduced "
-              "when ours is within 2 SE too")
+ERROR_MARGIN_POINTS = 1.0   # report.margins.error_points (conf/report/default.yaml says why this size)
+ERROR_RULE = ("errors in % on the validation images. The paper's change sets the expectation: a direction where it is "
+              "beyond z SE of its 50,000 images (z for the CI level, SE unpaired: its per-image data are not "
+              "published), no real change otherwise. Ours: the CI of our change of error, paired over the images "
+              "where the stages saved per-image evidence (seeds resampled too where a model has several), else "
+              "Newcombe's unpaired interval from the two rates. Then " + DECISION_RULE +
+              "; the margin is report.margins.error_points")
+
+
+def paper_expectation(paper: tuple[float, float], paper_images: int, level: float) -> tuple[str, str]:
+    """What the paper's change of error (percent) claims, INCREASE / DECREASE beyond z SE of its images (z for
+    `level`) or NO_CHANGE within them, and the same in words."""
+    delta, z = paper[1] - paper[0], _NORMAL.inv_cdf(0.5 + level / 2)
+    noise = f"{z:.2f} SE = {z * 100 * standard_error(paper[0] / 100, paper[1] / 100, paper_images):.2f} at n = {paper_images:,}"
+    if abs(delta) > z * 100 * standard_error(paper[0] / 100, paper[1] / 100, paper_images):
+        expected = INCREASE if delta > 0 else DECREASE
+        return expected, f"{'an' if expected == INCREASE else 'a'} {expected}, beyond {noise}"
+    return NO_CHANGE, f"no real change, within {noise}"
 
 
 def error_change(claim: str, subject: str, paper: tuple[float, float], paper_images: int,
-                 ours: tuple[float | None, float | None], images: int | None, ran: bool = True) -> Verdict:
-    """Compare a change of error (`b - a`, percent) between two models, the paper's and ours (ERROR_RULE)."""
+                 ours: tuple[float | None, float | None], images: int | None, ran: bool = True, *,
+                 correct: tuple[Any, Any] | None = None, settings: Settings = Settings()) -> Verdict:
+    """Judge a change of error (`b - a`, percent) against the paper's (ERROR_RULE).
+
+    `ours`: our two errors in percent, as the metrics hold them; `images`: the images behind them. `correct`: the
+    per-image correctness (1 = right) behind them, (a, b), each one run's list or a list of several seeds' lists
+    over the same images (`zfnet.report.error_rates`); None where no stage saved it.
+    """
     base, changed = (number(v) for v in ours)
     if base is None or changed is None or not images:
         return unknown(claim, subject, ERROR_RULE, ran, "one of the two errors")
-    paper_delta = paper[1] - paper[0]
-    paper_se = 100 * standard_error(paper[0] / 100, paper[1] / 100, paper_images)
-    delta, se = changed - base, 100 * standard_error(base / 100, changed / 100, images)
-    evidence = (f"paper {paper[0]:.1f} -> {paper[1]:.1f} ({paper_delta:+.1f}, 2 SE {2 * paper_se:.1f}); "
-                f"ours {base:.1f} -> {changed:.1f} ({delta:+.1f}, 2 SE {2 * se:.1f}, n = {images})")
-    if abs(paper_delta) >= 2 * paper_se:
-        held = delta * paper_delta > 0 and abs(delta) >= 2 * se
-        if not held:
-            evidence += "; within noise" if abs(delta) < 2 * se or delta == 0 else "; opposite sign"
-    else:
-        held = abs(delta) < 2 * se or delta == 0
-        if not held:
-            evidence += "; the paper saw no real change, ours moved beyond noise"
-    return Verdict(claim, subject, REPRODUCED if held else NOT_REPRODUCED, ERROR_RULE, evidence)
+    expected, expectation = paper_expectation(paper, paper_images, settings.level)
+    interval, note = change_interval((base / 100, changed / 100), int(images), correct, settings)
+    decision = decide(interval, settings.margin("error_points", ERROR_MARGIN_POINTS) / 100, expected)
+    what = (f"paper {paper[0]:.1f} -> {paper[1]:.1f} ({paper[1] - paper[0]:+.1f}: {expectation}); "
+            f"ours {base:.1f} -> {changed:.1f} ({note})")
+    return judged(claim, subject, decision, what, rule=ERROR_RULE, digits=2, scale=100, unit=" pt")
 
 
 def share_above_half(claim: str, subject: str, share: Any, count: Any, ran: bool, what: str) -> Verdict:
@@ -110,3 +127,19 @@ def boolean(claim: str, subject: str, value: Any, rule: str, evidence: str, ran:
 
 def not_at_this_scale(claim: str, subject: str, why: str) -> Verdict:
     return Verdict(claim, subject, NOT_RUN, "needs the paper's data", why)
+
+
+def judged(claim: str, subject: str, decision: Decision, what: str, *, rule: str = DECISION_RULE, digits: int = 3,
+           scale: float = 1.0, unit: str = "") -> Verdict:
+    """The verdict of a `decide` on a claimed change; the evidence names `what` was measured, then the estimate,
+    its CI, the margin and n (`Decision.evidence`)."""
+    return Verdict(claim, subject, decision.verdict, rule, f"{what}: {decision.evidence(digits, scale, unit)}")
+
+
+def against_untrained(trained: Verdict, untrained: Verdict | None) -> Verdict:
+    """A trained net's verdict beside the negative control's (the same claim judged on the same network untrained):
+    a claim the untrained net also reproduces says nothing about learning, and is reported as UNTRAINED_TOO."""
+    if untrained is None or trained.verdict != REPRODUCED or untrained.verdict != REPRODUCED:
+        return trained
+    return Verdict(trained.claim, trained.subject, UNTRAINED_TOO, trained.rule,
+                   f"{trained.evidence}; untrained: {untrained.evidence}")

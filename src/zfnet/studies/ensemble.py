@@ -42,9 +42,13 @@ def average(scores: Iterable[torch.Tensor]) -> torch.Tensor:
     return torch.stack(scores).mean(dim=0)
 
 
+def topk_hits(scores: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image: (top-1 hit, top-5 hit), two (N,) bool tensors: is the label the best (among the 5 best) scores?"""
+    top = scores.topk(min(5, scores.shape[1]), dim=1).indices
+    return top[:, 0] == labels, (top == labels[:, None]).any(dim=1)
+
+
 def topk_errors(scores: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
     """(top-1, top-5) error: the share of images whose label is not the best (not among the 5 best) scores."""
-    top = scores.topk(min(5, scores.shape[1]), dim=1).indices
-    top1 = (top[:, 0] != labels).float().mean().item()
-    top5 = (top != labels[:, None]).all(dim=1).float().mean().item()
-    return top1, top5
+    top1, top5 = topk_hits(scores, labels)
+    return (~top1).float().mean().item(), (~top5).float().mean().item()

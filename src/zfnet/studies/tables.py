@@ -67,6 +67,24 @@ def table2(errors: dict[str, tuple[float, float]], members: dict[str, list[str]]
     return rows
 
 
+def seed_replicates(specs: dict[str, dict[str, Any]], default_seed: int) -> dict[str, list[str]]:
+    """Each run's seed replicates (`ablations.runs`): itself, then the runs whose options are its own but for
+    `seed` (absent: `default_seed`), one run per seed, in order. Table 2's extra ZF seeds replicate the row "zfnet"."""
+    def options(spec: dict[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in spec.items() if key != "seed"}
+
+    replicates = {}
+    for run, spec in specs.items():
+        seeds, runs = {spec.get("seed", default_seed)}, [run]
+        for other, other_spec in specs.items():
+            seed = other_spec.get("seed", default_seed)
+            if options(other_spec) == options(spec) and seed not in seeds:
+                seeds.add(seed)
+                runs.append(other)
+        replicates[run] = runs
+    return replicates
+
+
 def markdown(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
     """The rows as a Markdown table, ours and the paper's side by side (for logs, notes and README)."""
     head = ["model", *(f"{c} ours" for c in columns), *(f"{c} paper" for c in columns)]

@@ -1,7 +1,7 @@
 """The transfer datasets, listed by torchvision's own classes and decoded as for pretraining.
 
     caltech101: torchvision.datasets.Caltech101(root)   root/caltech101/101_ObjectCategories/<class>/image_0001.jpg
-                (torchvision leaves out BACKGROUND_Google)
+                (torchvision leaves out BACKGROUND_Google; background=True adds its image_*.jpg as the last class)
     caltech256: torchvision.datasets.Caltech256(root)   root/caltech256/256_ObjectCategories/001.<class>/001_0001.jpg
                 (the last folder, 257.clutter in the real set, is dropped unless clutter=True)
     pascal:     torchvision.datasets.VOCDetection(root, year="2012", image_set=...)
@@ -51,8 +51,13 @@ def _open(key: str, factory, root: str | Path, folder: str):
         raise UserError(f"transfer.roots.{key}: torchvision cannot read {Path(root) / folder}: {err}") from None
 
 
-def list_caltech(name: str, root: str | Path, clutter: bool = False) -> Listing:
-    """Files, labels and classes of Caltech-101 or Caltech-256 under torchvision's `root`."""
+BACKGROUND = "BACKGROUND_Google"  # Caltech-101's clutter folder: Google results for "things", no object category
+
+
+def list_caltech(name: str, root: str | Path, clutter: bool = False, background: bool = False) -> Listing:
+    """Files, labels and classes of Caltech-101 or Caltech-256 under torchvision's `root`; Caltech-256's
+    clutter class only if `clutter`, Caltech-101's BACKGROUND_Google only if `background` (as the last class,
+    so the other classes keep their labels and hence their folds)."""
     from torchvision.datasets import Caltech101, Caltech256
 
     if name == "caltech101":
@@ -60,6 +65,8 @@ def list_caltech(name: str, root: str | Path, clutter: bool = False) -> Listing:
                         "caltech101/101_ObjectCategories")
         folder = Path(dataset.root) / "101_ObjectCategories"
         files = [folder / dataset.categories[y] / f"image_{i:04d}.jpg" for y, i in zip(dataset.y, dataset.index)]
+        if background:
+            return _with_background(name, root, folder, files, dataset)
     elif name == "caltech256":
         dataset = _open(name, lambda: Caltech256(str(root), download=False), root, "caltech256/256_ObjectCategories")
         folder = Path(dataset.root) / "256_ObjectCategories"
@@ -77,6 +84,16 @@ def list_caltech(name: str, root: str | Path, clutter: bool = False) -> Listing:
     if not files:
         raise UserError(f"transfer.roots.{name}: {root} holds no images")
     return Listing([str(f) for f in files], labels, classes)
+
+
+def _with_background(name: str, root, folder: Path, files: list[Path], dataset) -> Listing:
+    extra = sorted((folder / BACKGROUND).glob("image_*.jpg"))
+    if not extra:
+        raise UserError(f"transfer.caltech101.background: {folder / BACKGROUND} holds no image_*.jpg "
+                        "(set it to false to leave the background class out)")
+    labels = np.concatenate([np.asarray(dataset.y, dtype=np.int64),
+                             np.full(len(extra), len(dataset.categories), dtype=np.int64)])
+    return Listing([str(f) for f in [*files, *extra]], labels, [*dataset.categories, BACKGROUND])
 
 
 def list_voc(root: str | Path, image_set: str, classes: list[str] | None = None) -> Listing:

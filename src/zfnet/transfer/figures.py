@@ -14,8 +14,8 @@ MARKERS = {"pretrained": "o", "scratch": "s", "svm": "^", "softmax": "o"}
 
 def _errorbar(ax, table: dict, label: str, scale: float, **style) -> None:
     xs = sorted(table, key=float)
-    ax.errorbar([float(x) for x in xs], [table[x]["mean"] * scale for x in xs],
-                yerr=[table[x]["std"] * scale for x in xs], capsize=3, label=label, **style)
+    ax.errorbar([float(x) for x in xs], [table[x]["mean"] * scale for x in xs],   # no bar where one fold has no std
+                yerr=[(table[x]["std"] or 0.0) * scale for x in xs], capsize=3, label=label, **style)
 
 
 def size_curve_figure(ours: dict[str, dict[str, dict]], paper: dict | None, title: str, classes: int,

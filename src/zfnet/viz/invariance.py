@@ -91,6 +91,8 @@ class ClassCurve:
     std: dict[str, np.ndarray]
 
 
+LEGEND_CLASSES = 12   # more curves than this in one panel get no legend
+
 MEASURES = (("layer1", "layer 1: distance / original norm"), ("layer7", "layer 7: distance / original norm"),
             ("p_true", "p(true class)"))
 
@@ -116,7 +118,11 @@ def class_curves_figure(curves: Sequence[ClassCurve], values: np.ndarray, kind: 
             ax.set_title(f"{family}: {label}", fontsize=9)
             ax.grid(alpha=0.3)
         axes[2, column].set_xlabel(AXIS_LABEL[kind], fontsize=8)
-        axes[2, column].legend(fontsize=7, loc="best", framealpha=0.6)
+        if len(members) <= LEGEND_CLASSES:
+            axes[2, column].legend(fontsize=7, loc="best", framealpha=0.6)
+        else:  # ImageNet's 1000 classes: a legend would cover the panels; the evidence file names every curve
+            axes[2, column].text(0.99, 0.97, f"{len(members)} classes (legend omitted)", transform=axes[2, column].transAxes,
+                                 ha="right", va="top", fontsize=7)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
