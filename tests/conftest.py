@@ -1,3 +1,4 @@
+import contextlib
 import os
 from pathlib import Path
 
@@ -77,3 +78,21 @@ def assert_one_line_error(stage_name: str, argv: list[str], key: str, capsys) ->
     message = capsys.readouterr().err
     assert message.count("\n") == 1 and message.startswith(f"error: {key}:"), message
 
+
+
+@contextlib.contextmanager
+def restored_torch_state():
+    """Undo what a Lightning Trainer changes for the whole process: Trainer(deterministic=True) turns on torch's
+    deterministic algorithms (and sets an environment variable), and training reseeds the global generator."""
+    import torch
+
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    rng, environ = torch.get_rng_state(), dict(os.environ)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+        torch.set_rng_state(rng)
+        os.environ.clear()
+        os.environ.update(environ)

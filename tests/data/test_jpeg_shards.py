@@ -15,6 +15,7 @@ import pytest
 import simplejpeg
 import torch
 from PIL import Image
+from test_prepare import crash_before_shard as crash_in_prepare
 
 from zfnet.data import jpeg, prepare
 from zfnet.data.prepare import PreparedSplit, load_rgb, prepare_split
@@ -170,22 +171,9 @@ def test_jpeg_split_in_a_dataloader_with_workers(prepared):
 # ----------------------------------------------------------------------------- resume
 
 
-class Crash(RuntimeError):
-    pass
-
-
 def crash_before_shard(shard, monkeypatch, *args, **kwargs):
-    write_shard = prepare._write_shard
-
-    def crashing(work, record, *rest):
-        if record.shard >= shard:
-            raise Crash("simulated crash")
-        write_shard(work, record, *rest)
-
-    monkeypatch.setattr(prepare, "_write_shard", crashing)
-    with pytest.raises(Crash):
-        run_prepare(*args, **kwargs)
-    monkeypatch.setattr(prepare, "_write_shard", write_shard)
+    """test_prepare's crash (before writing `shard`), through this file's JPEG-shard wrapper of prepare_split."""
+    crash_in_prepare(shard, monkeypatch, *args, run=run_prepare, **kwargs)
 
 
 def count_decodes(monkeypatch) -> list:

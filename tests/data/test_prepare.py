@@ -258,8 +258,9 @@ def test_resume_after_crash_reuses_finished_shards(tmp_path, monkeypatch):
     assert not (tmp_path / "out.partial").exists()
 
 
-def crash_before_shard(shard: int, monkeypatch, *args, **kwargs) -> None:
-    """Run prepare_split(*args, **kwargs) until it is about to write `shard`, where it crashes (as a kill would)."""
+def crash_before_shard(shard: int, monkeypatch, *args, run=prepare_split, **kwargs) -> None:
+    """Run `run(*args, **kwargs)` (prepare_split, or a test's wrapper of it) until it is about to write `shard`,
+    where it crashes (as a kill would)."""
     write_shard = prepare._write_shard
 
     def crashing(work, record, *rest):
@@ -269,7 +270,7 @@ def crash_before_shard(shard: int, monkeypatch, *args, **kwargs) -> None:
 
     monkeypatch.setattr(prepare, "_write_shard", crashing)
     with pytest.raises(Crash):
-        prepare_split(*args, **kwargs)
+        run(*args, **kwargs)
     monkeypatch.setattr(prepare, "_write_shard", write_shard)
 
 

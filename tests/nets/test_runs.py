@@ -12,7 +12,6 @@ ReduceLROnPlateau rule written out below), never read back from the code under t
 import hashlib
 import json
 import logging
-import os
 import warnings
 
 import pytest
@@ -34,7 +33,7 @@ from zfnet.nets.runs import (
 )
 from zfnet.nets.training import Classifier
 
-from conftest import plateau_schedule
+from conftest import plateau_schedule, restored_torch_state
 
 ARCH = {"name": "zfnet", "input_size": 64, "width": 0.25, "init": "fan_in"}
 TRAINER = {"accelerator": "cpu", "devices": 1, "num_nodes": 1, "strategy": "auto", "precision": "32-true",
@@ -43,16 +42,9 @@ TRAINER = {"accelerator": "cpu", "devices": 1, "num_nodes": 1, "strategy": "auto
 
 @pytest.fixture(scope="module", autouse=True)
 def restore_global_state():
-    """Trainer(deterministic=True) turns on torch's deterministic algorithms for the whole process (and sets an
-    environment variable), and training reseeds the global generator: undo all of it for the tests after these."""
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    rng, environ = torch.get_rng_state(), dict(os.environ)
-    yield
-    torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
-    torch.set_rng_state(rng)
-    os.environ.clear()
-    os.environ.update(environ)
+    """What the trainers of these tests change for the whole process, undone for the tests after them."""
+    with restored_torch_state():
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -28,7 +28,7 @@ from zfnet.nets.runs import make_trainer
 from zfnet.nets.training import Classifier, FiniteLossWatch, NonFiniteLoss, load_trained
 from zfnet.pipeline.config import compose
 
-from conftest import REPO, plateau_schedule
+from conftest import REPO, plateau_schedule, restored_torch_state
 
 pytestmark = pytest.mark.slow
 
@@ -257,22 +257,14 @@ HOST_READS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__",
 
 @pytest.fixture
 def lightning_state():
-    """A Trainer sets torch's deterministic flags (and an environment variable) for the whole process and
-    training reseeds the global generator: undo all of it, and keep Lightning quiet."""
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    rng, environ = torch.get_rng_state(), dict(os.environ)
+    """Undo what a Trainer changes for the whole process (`restored_torch_state`), and keep Lightning quiet."""
     logger = logging.getLogger("pytorch_lightning")
     level = logger.level
     logger.setLevel(logging.ERROR)
-    with warnings.catch_warnings():
+    with restored_torch_state(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield
     logger.setLevel(level)
-    torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
-    torch.set_rng_state(rng)
-    os.environ.clear()
-    os.environ.update(environ)
 
 
 def tiny_classifier(**kwargs) -> Classifier:
