@@ -147,9 +147,9 @@ def approximate_speed(args, model, image, label_, naive_s: float) -> dict:
 
 def approximate_accuracy(args) -> dict:
     """Speed-up over naive and map correlation with exact, per setting, on validation images."""
+    from zfnet.data.images import image_set, subset
     from zfnet.data.prepare import PreparedSplit
     from zfnet.nets.training import load_trained
-    from zfnet.viz.visualize import image_set, subset
 
     model, hparams = load_trained(args.checkpoint, args.device)
     split = PreparedSplit(Path(args.prepared) / "val")

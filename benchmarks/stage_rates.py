@@ -258,9 +258,9 @@ def loading_rates(args) -> dict[str, float]:
     `--workers` DataLoader processes."""
     from torch.utils.data import DataLoader, Subset
 
+    from zfnet.data.images import ImageSet
     from zfnet.data.prepare import PreparedSplit
     from zfnet.nets.evaluation import collate_images
-    from zfnet.viz.visualize import ImageSet
 
     split = PreparedSplit(args.prepared)
     mean = torch.from_numpy(np.asarray(split.mean, np.float32)).permute(2, 0, 1)

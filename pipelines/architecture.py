@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from zfnet.data.images import image_set, subset
 from zfnet.data.loading import normalize
 from zfnet.data.prepare import PreparedSplit
 from zfnet.errors import UserError
@@ -44,25 +45,15 @@ from zfnet.io import save_figure
 from zfnet.nets.models import get_layer
 from zfnet.nets.training import load_trained
 from zfnet.pipeline import stage
+from zfnet.pipeline.inputs import device_for
 from zfnet.pipeline.tracking import Tracker
 from zfnet.probes import filters as F
 from zfnet.probes.deconv import Deconvnet
+from zfnet.probes.projections import choose_maps, cut, project_top, receptive_window, responsive_maps, signed_stretch
 from zfnet.probes.top9 import top_activations
+from zfnet.tiles import mosaic
+from zfnet.viz.architecture import measures_figure, side_by_side
 from zfnet.viz.figures import filter_mosaic, to_hwc
-from zfnet.viz.visualize import (
-    choose_maps,
-    cut,
-    device_for,
-    image_set,
-    measures_figure,
-    mosaic,
-    project_top,
-    receptive_window,
-    responsive_maps,
-    side_by_side,
-    signed_stretch,
-    subset,
-)
 
 PAPER_RADIUS = 0.1  # the paper's RMS radius: the learned scale when a checkpoint was trained without it
 

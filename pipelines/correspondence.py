@@ -60,6 +60,7 @@ from zfnet.errors import UserError
 from zfnet.io import save_figure
 from zfnet.nets.training import load_trained, untrained_like
 from zfnet.pipeline import not_run, stage
+from zfnet.pipeline.inputs import device_for
 from zfnet.pipeline.tracking import Tracker
 from zfnet.probes.correspondence import (
     draw_statistics,
@@ -77,7 +78,6 @@ from zfnet.probes.correspondence import (
     zero_share,
 )
 from zfnet.viz.correspondence import examples_figure, table_figure
-from zfnet.viz.visualize import device_for
 
 # Table 1 of the paper, (mean, std) per occluded part and layer (PAPER.md sec. 4).
 PAPER = {

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from zfnet.data.images import image_set, subset
 from zfnet.data.prepare import PreparedSplit
 from zfnet.errors import UserError
 from zfnet.io import save_figure
@@ -32,23 +33,21 @@ from zfnet.nets.models import get_layer
 from zfnet.nets.training import load_trained
 from zfnet.pipeline import not_run, stage
 from zfnet.pipeline.config import recipe
+from zfnet.pipeline.inputs import device_for
 from zfnet.pipeline.tracking import Tracker
 from zfnet.probes.deconv import Deconvnet
-from zfnet.probes.top9 import top_activations
-from zfnet.viz.figures import plt
-from zfnet.viz.visualize import (
+from zfnet.probes.projections import (
     blank_tile,
     checked_layers,
     choose_maps,
-    device_for,
-    evolution_figure,
-    image_set,
     project_top,
     projection_tile,
     receptive_window,
     responsive_maps,
-    subset,
 )
+from zfnet.probes.top9 import top_activations
+from zfnet.viz.evolution import evolution_figure
+from zfnet.viz.figures import plt
 
 
 def main(cfg) -> None:

@@ -50,6 +50,7 @@ import torch
 from tqdm import tqdm
 
 from zfnet.data.annotations import read_metadata
+from zfnet.data.images import subset
 from zfnet.data.loading import center_crop, normalize
 from zfnet.data.prepare import PreparedSplit
 from zfnet.data.synthetic.catalogue import SyntheticSpec
@@ -57,11 +58,11 @@ from zfnet.errors import UserError
 from zfnet.io import save_figure
 from zfnet.nets.training import load_trained, untrained_like
 from zfnet.pipeline import stage
+from zfnet.pipeline.inputs import device_for
 from zfnet.pipeline.tracking import Tracker
 from zfnet.probes import invariance as P
 from zfnet.probes import invariance_scenes as S
 from zfnet.viz.invariance import ClassCurve, Fig5Row, class_curves_figure, fig5_figure
-from zfnet.viz.visualize import device_for, subset
 
 IMAGES_PER_CALL = 16  # images per progress-bar step
 SHOWN_STEPS = 5  # Fig. 5: the steps drawn as images, evenly over each range

@@ -42,25 +42,20 @@ import torch
 from tqdm import tqdm
 
 from zfnet.data.annotations import read_annotations
+from zfnet.data.images import image_set, subset
 from zfnet.data.prepare import PreparedSplit
 from zfnet.io import atomic_path, save_figure
 from zfnet.nets.training import load_trained, untrained_like
 from zfnet.pipeline import stage
+from zfnet.pipeline.inputs import device_for
 from zfnet.pipeline.tracking import Tracker
 from zfnet.probes import occlusion_measures as M
 from zfnet.probes.deconv import Deconvnet
 from zfnet.probes.occlusion import Approximation, Sweep, occlusion_sweep
+from zfnet.probes.projections import project_top, projection_tile, receptive_window
 from zfnet.probes.top9 import TopK, top_activations
+from zfnet.tiles import mosaic
 from zfnet.viz.occlusion import OcclusionRow, measures_figure, occlusion_figure
-from zfnet.viz.visualize import (
-    device_for,
-    image_set,
-    mosaic,
-    project_top,
-    projection_tile,
-    receptive_window,
-    subset,
-)
 
 IMAGES_PER_CALL = 8  # images per sweep call: the progress bar's step
 EVIDENT_DROP = 0.01  # an image whose p(true) never drops by this much gives the pointing game no evidence (ours)

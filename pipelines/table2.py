@@ -22,11 +22,11 @@ from zfnet.errors import UserError
 from zfnet.io import save_figure, write_text
 from zfnet.nets.training import load_trained
 from zfnet.pipeline import ablations, stage
+from zfnet.pipeline.inputs import device_for
 from zfnet.pipeline.tracking import Tracker
 from zfnet.studies.ensemble import average, ten_crop_softmax, topk_errors, topk_hits
 from zfnet.studies.figures import table2_figure
 from zfnet.studies.tables import TABLE2_COLUMNS, markdown, seed_replicates, table2
-from zfnet.viz.visualize import device_for
 
 
 def main(cfg) -> None:

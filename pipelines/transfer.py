@@ -36,10 +36,10 @@ from zfnet.io import save_figure, write_text
 from zfnet.nets.training import load_trained
 from zfnet.pipeline import not_run, stage
 from zfnet.pipeline.config import architecture, recipe
+from zfnet.pipeline.inputs import device_for
 from zfnet.pipeline.tracking import Tracker
 from zfnet.transfer import datasets, features, protocol, scratch
 from zfnet.transfer.figures import ap_figure, layer_figure, size_curve_figure
-from zfnet.viz.visualize import device_for
 
 
 def main(cfg) -> None:

@@ -20,28 +20,27 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from zfnet.data.images import image_set, subset
 from zfnet.data.prepare import PreparedSplit
 from zfnet.io import atomic_path, save_figure
 from zfnet.nets.training import load_trained
 from zfnet.pipeline import stage
+from zfnet.pipeline.inputs import device_for
 from zfnet.pipeline.tracking import Tracker
 from zfnet.probes.deconv import Deconvnet
-from zfnet.probes.top9 import TopK, top_activations
-from zfnet.viz.visualize import (
+from zfnet.probes.projections import (
     blank_tile,
-    block_mosaic,
     checked_layers,
     choose_maps,
-    device_for,
-    image_set,
     patch_tile,
     project_top,
     projection_tile,
     receptive_window,
     responsive_maps,
-    subset,
-    top_figure,
 )
+from zfnet.probes.top9 import TopK, top_activations
+from zfnet.tiles import block_mosaic
+from zfnet.viz.top9 import top_figure
 
 
 def main(cfg) -> None:

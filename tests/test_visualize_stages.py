@@ -104,8 +104,8 @@ def test_visualize_stage(workspace, name):
     top = torch.load(workspace / "outputs" / "visualize" / name / "top9.pt", weights_only=True)
     model, hparams = load_trained(workspace / "outputs" / "train" / name / "checkpoints" / "best.ckpt")
     split = PreparedSplit(workspace / "prepared" / "val")
+    from zfnet.data.images import image_set
     from zfnet.probes.deconv import forward_with_switches
-    from zfnet.viz.visualize import image_set
 
     images = image_set(split, hparams)
     conv3 = top["conv3"]
@@ -190,7 +190,7 @@ def test_architecture_stage(workspace, tmp_path):
     stage_module = load_stage("architecture")
     # the equal window is cut from the centre of the receptive field: AlexNet's conv2 field at y = x = 3
     # starts at -18 + 3 * 8 = 6 and is 51 wide, so its centred 24-px square starts at 6 + (51 - 24) // 2 = 19
-    from zfnet.viz.visualize import Window
+    from zfnet.probes.projections import Window
 
     image = torch.arange(3 * 64 * 64, dtype=torch.float32).reshape(3, 64, 64)
     np.testing.assert_array_equal(stage_module.centred_cut(image, Window(51, 8, -18), 3, 3, 24),

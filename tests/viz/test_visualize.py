@@ -9,24 +9,22 @@ import pytest
 import torch
 from torch import nn
 
+from zfnet.data.images import ImageSet, subset
 from zfnet.data.loading import center_crop, normalize
 from zfnet.nets.models import build_model
 from zfnet.probes.deconv import Deconvnet
-from zfnet.probes.top9 import receptive_field, top_activations
-from zfnet.viz.visualize import (
-    ImageSet,
-    block_mosaic,
+from zfnet.probes.projections import (
     choose_maps,
     cut,
-    mosaic,
     patch_tile,
     project_top,
     projection_tile,
     receptive_window,
     responsive_maps,
     signed_stretch,
-    subset,
 )
+from zfnet.probes.top9 import receptive_field, top_activations
+from zfnet.tiles import block_mosaic, mosaic
 
 SIZE, CROP = 72, 64
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampler, default_collate
 
 from zfnet.data.shards import PreparedSplit
 
@@ -236,3 +236,11 @@ class PreparedData(pl.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_split, shuffle=False)
+
+
+def collate_images(items) -> tuple[torch.Tensor, torch.Tensor]:
+    """(uint8 (3,S,S) image, label) items -> a contiguous (N,3,S,S) batch and the labels: the tensors the
+    DataLoader's default collation gives, made faster for prepared images (CHW views of HWC arrays):
+    stacking those views copies pixel by pixel; stacking them as HWC, then one batch transpose, does not."""
+    images = torch.stack([image.permute(1, 2, 0) for image, _ in items]).permute(0, 3, 1, 2).contiguous()
+    return images, default_collate([label for _, label in items])

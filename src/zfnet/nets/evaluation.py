@@ -12,9 +12,9 @@ import csv
 import io
 
 import torch
-from torch.utils.data import DataLoader, Dataset, default_collate
+from torch.utils.data import DataLoader, Dataset
 
-from zfnet.data.loading import ten_crop_probabilities
+from zfnet.data.loading import collate_images, ten_crop_probabilities
 
 MONITOR = "val/top1_error"  # what picks the best epoch and drives the learning-rate drops
 
@@ -54,14 +54,6 @@ def ordered_loader(dataset: Dataset, batch_size: int, num_workers: int, device: 
     """The dataset in order, `batch_size` items at a time, read by `num_workers` processes, pinned for CUDA."""
     return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_images,
                       pin_memory=torch.device(device).type == "cuda")
-
-
-def collate_images(items) -> tuple[torch.Tensor, torch.Tensor]:
-    """(uint8 (3,S,S) image, label) items -> a contiguous (N,3,S,S) batch and the labels: the tensors the
-    DataLoader's default collation gives, made faster for prepared images (CHW views of HWC arrays):
-    stacking those views copies pixel by pixel; stacking them as HWC, then one batch transpose, does not."""
-    images = torch.stack([image.permute(1, 2, 0) for image, _ in items]).permute(0, 3, 1, 2).contiguous()
-    return images, default_collate([label for _, label in items])
 
 
 def run_metrics(history: list[dict[str, float]], ten_crop: tuple[float, float]) -> dict[str, float | int]:

@@ -28,7 +28,7 @@ from zfnet.data.loading import batch_generator, center_inputs, normalize, train_
 from zfnet.errors import UserError
 from zfnet.io import atomic_path
 from zfnet.nets.models import build_model, clip_filter_rms_, get_layer
-from zfnet.viz.figures import filter_mosaic
+from zfnet.tiles import filter_mosaic
 
 
 class NonFiniteLoss(UserError):

@@ -11,24 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-
-def stretch(image: np.ndarray) -> np.ndarray:
-    """Contrast-stretch any array to [0, 1] for display (a constant array becomes mid-grey)."""
-    image = np.asarray(image, dtype=np.float64)
-    lo, hi = image.min(), image.max()
-    if hi - lo < 1e-12:
-        return np.full_like(image, 0.5)
-    return (image - lo) / (hi - lo)
-
-
-def to_hwc(image) -> np.ndarray:
-    """Accept CHW or HWC arrays/tensors; return HWC numpy (grey images stay 2-D)."""
-    array = image.detach().cpu().numpy() if hasattr(image, "detach") else np.asarray(image)
-    if array.ndim == 3 and array.shape[0] in (1, 3) and array.shape[-1] not in (1, 3):
-        array = array.transpose(1, 2, 0)
-    if array.ndim == 3 and array.shape[-1] == 1:
-        array = array[..., 0]
-    return array
+from zfnet.tiles import filter_mosaic, stretch, to_hwc  # noqa: E402,F401  (their home before zfnet.tiles)
 
 
 def image_grid(
@@ -59,30 +42,6 @@ def image_grid(
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
-
-
-def filter_mosaic(weight, pad: int = 1, shared_scale: bool = False) -> np.ndarray:
-    """(out, 3, k, k) filter tensor -> one RGB uint8 mosaic, each filter contrast-stretched on its own.
-
-    shared_scale=True stretches the whole bank with one range instead, so a few filters that dominate
-    (Fig. 6a, training without RMS renormalization) stand out and the rest look faint.
-    """
-    filters = weight.detach().float().cpu()
-    count, _, size, _ = filters.shape
-    flat = filters.reshape(count, -1)
-    if shared_scale:
-        flat = flat.reshape(1, -1)
-    lo, hi = flat.min(1).values.view(-1, 1, 1, 1), flat.max(1).values.view(-1, 1, 1, 1)
-    filters = (filters - lo) / (hi - lo).clamp_min(1e-12)
-    columns = int(np.ceil(np.sqrt(count)))
-    rows = int(np.ceil(count / columns))
-    cell = size + pad
-    mosaic = np.ones((rows * cell + pad, columns * cell + pad, 3), dtype=np.float32)
-    for index in range(count):
-        r, c = divmod(index, columns)
-        tile = filters[index, :3].permute(1, 2, 0).numpy()
-        mosaic[pad + r * cell: pad + r * cell + size, pad + c * cell: pad + c * cell + size] = tile
-    return (mosaic * 255).round().astype(np.uint8)
 
 
 def curves_figure(rows: list[dict], key: str):
