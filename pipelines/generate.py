@@ -6,14 +6,14 @@
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from zfnet.data import synthetic
+from zfnet.data.synthetic.samples import first_per_class, voc_scenes
 from zfnet.io import atomic_path, save_figure
 from zfnet.pipeline import stage
 from zfnet.pipeline.config import select
 from zfnet.pipeline.tracking import Tracker
-from zfnet.viz.figures import image_grid
+from zfnet.viz.samples import sample_sheet, voc_sample_sheet
 
 
 def main(cfg) -> None:
@@ -31,11 +31,11 @@ def main(cfg) -> None:
         stage.log.info("generated %s images in %.1f s (%.0f images/s), %.1f MB",
                        summary["images"], summary["seconds"], summary["images_per_s"], summary["bytes"] / 1e6)
         sheet = stage.plot_dir(cfg, "generate") / "samples.png"
-        save_figure(sample_sheet(out_dir / "imagenet" / "train"), sheet)
+        save_figure(sample_sheet(*first_per_class(out_dir / "imagenet" / "train")), sheet)
         tracker.images({"generate/samples": sheet})
         if summary["counts"].get("voc2012/train"):
             voc_sheet = sheet.with_name("voc_samples.png")
-            save_figure(voc_sample_sheet(out_dir), voc_sheet)
+            save_figure(voc_sample_sheet(voc_scenes(out_dir)), voc_sheet)
             tracker.images({"generate/voc_samples": voc_sheet})
         tracker.summary({f"generate/{k}": v for k, v in summary.items() if np.isscalar(v)})
         stage.write_metrics(cfg, "generate", deterministic_part(summary))
@@ -44,36 +44,6 @@ def main(cfg) -> None:
 def deterministic_part(summary: dict) -> dict:
     """What DVC tracks as metrics: counts and sizes, not timings (those go to the log and W&B)."""
     return {k: v for k, v in summary.items() if k not in ("seconds", "images_per_s")}
-
-
-def sample_sheet(split_dir: Path, per_class: int = 4):
-    classes = sorted(p for p in split_dir.iterdir() if p.is_dir())
-    images, titles = [], []
-    for class_dir in classes:
-        for path in sorted(class_dir.iterdir())[:per_class]:
-            images.append(np.asarray(Image.open(path).convert("RGB")))
-            titles.append(class_dir.name)
-    return image_grid(images, titles, ncols=per_class * 2, title="Built-in dataset: train samples")
-
-
-def voc_sample_sheet(root: Path, count: int = 8):
-    """The first `count` VOC train scenes with their annotated boxes and class names, read as torchvision does."""
-    from matplotlib.patches import Rectangle
-    from torchvision.datasets import VOCDetection
-
-    scenes = VOCDetection(root, year="2012", image_set="train")
-    shown = [scenes[i] for i in range(min(count, len(scenes)))]
-    fig = image_grid([np.asarray(image) for image, _ in shown], ncols=4, cell=1.6,
-                     title="Built-in dataset: VOC-style train scenes")
-    for ax, (_, target) in zip(fig.axes, shown):
-        for obj in target["annotation"].get("object", []):
-            box = {k: int(v) for k, v in obj["bndbox"].items()}  # 1-based inclusive: pixel i spans [i-1.5, i-0.5]
-            ax.add_patch(Rectangle((box["xmin"] - 1.5, box["ymin"] - 1.5), box["xmax"] - box["xmin"] + 1,
-                                   box["ymax"] - box["ymin"] + 1, fill=False, lw=1, ec="red" if obj["difficult"] == "1"
-                                   else "lime"))
-            ax.text(box["xmin"] - 1.5, box["ymin"] - 1.5, obj["name"], fontsize=5, color="black", va="bottom",
-                    bbox={"facecolor": "white", "alpha": 0.7, "pad": 0.5, "lw": 0})
-    return fig
 
 
 def write_placeholder(out_dir: Path, data_name: str) -> None:

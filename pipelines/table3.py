@@ -9,8 +9,6 @@ Writes `metrics/table3.json` (ours and the paper's errors per row, in percent), 
 finished shows as "-" (not run).
 """
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 
@@ -20,18 +18,21 @@ from zfnet.errors import UserError
 from zfnet.io import save_figure, write_text
 from zfnet.pipeline import ablations, stage
 from zfnet.pipeline.tracking import Tracker
-from zfnet.studies.figures import table3_figure
-from zfnet.studies.tables import TABLE3_COLUMNS, markdown, seed_replicates, table3
+from zfnet.report.inputs import read_json
+from zfnet.studies.tables import TABLE3_COLUMNS, gathered_evidence, markdown, table3, table3_cells
+from zfnet.viz.tables import table3_figure
 
 
 def main(cfg) -> None:
     ablations.validate(cfg)
-    metrics_dir = Path(cfg.paths.metrics) / ablations.SUBDIR
+    metrics_dir, evidence_dir = Path(cfg.paths.metrics) / ablations.SUBDIR, Path(cfg.paths.evidence) / ablations.SUBDIR
     finished = {run: json.loads(path.read_text()) for run in ablations.run_names(cfg)
                 if (path := metrics_dir / f"train_{run}.json").is_file()}
     if not finished:
         raise UserError(f"{metrics_dir}: no finished run of ablations.runs (run `dvc repro ablations/dvc.yaml`, "
                         "or `python pipelines/train.py ablation=<run>`)")
+    evidence = {run: read_json(path, "evidence") for run in finished
+                if (path := evidence_dir / f"train_{run}.json").is_file()}
     rows = table3(finished)
     missing = [row["run"] for row in rows if row["ours"]["val_top1"] is None]
     if missing:
@@ -44,29 +45,12 @@ def main(cfg) -> None:
         write_text(plots / "table3.md", text)
         save_figure(table3_figure(rows), plots / "table3.png")
         tracker.images({"table3/figure": plots / "table3.png"})
-        columns = ["run", "model", *(f"{c} ours" for c in TABLE3_COLUMNS), *(f"{c} paper" for c in TABLE3_COLUMNS)]
-        tracker.table("table3/rows", columns, [[r["run"], r["label"], *(r["ours"][c] for c in TABLE3_COLUMNS),
-                                                *(r["paper"][c] for c in TABLE3_COLUMNS)] for r in rows])
+        tracker.table("table3/rows", *table3_cells(rows))
         result = {row["run"]: {"ours": row["ours"], "paper": row["paper"]} for row in rows}
         tracker.summary(stage.flat_numbers(result, "table3/"))
-        stage.write_evidence(cfg, "table3", gathered_evidence(cfg, list(finished)))
+        specs = {run: OmegaConf.to_container(cfg.ablations.runs[run], resolve=True) for run in evidence}
+        stage.write_evidence(cfg, "table3", gathered_evidence(evidence, specs, cfg.seed))
         stage.write_metrics(cfg, "table3", {"rows": result, "not_run": missing})
-
-
-def gathered_evidence(cfg, finished: list[str]) -> dict:
-    """The per-image evidence (`evidence/ablations/train_<run>.json`) of the finished runs that wrote one, and each
-    such run's seed replicates among them (the report resamples the seeds of a row: Table 2's 5 ZF nets)."""
-    folder = Path(cfg.paths.evidence) / ablations.SUBDIR
-    runs = {}
-    for run in finished:
-        path = folder / f"train_{run}.json"
-        if path.is_file():
-            try:
-                runs[run] = json.loads(path.read_text())
-            except (json.JSONDecodeError, UnicodeDecodeError) as err:
-                raise UserError(f"{path}: not a JSON evidence file ({err})") from None
-    specs = {run: OmegaConf.to_container(cfg.ablations.runs[run], resolve=True) for run in runs}
-    return {"runs": runs, "seeds": seed_replicates(specs, cfg.seed)}
 
 
 if __name__ == "__main__":

@@ -96,3 +96,23 @@ def restored_torch_state():
         torch.set_rng_state(rng)
         os.environ.clear()
         os.environ.update(environ)
+
+
+REPO_OUTPUTS = ("metrics", "evidence", "plots", "reports", "outputs")  # what `dvc repro` writes in the checkout
+
+
+def _outputs_state() -> dict[str, tuple[int, int]]:
+    return {str(path.relative_to(REPO)): (path.stat().st_mtime_ns, path.stat().st_size)
+            for folder in REPO_OUTPUTS if (REPO / folder).is_dir()
+            for path in (REPO / folder).rglob("*") if path.is_file()}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_outputs_untouched():
+    """No test writes into the checkout's pipeline outputs (a stage run without every `paths.*` override
+    would replace the default pipeline's metrics or evidence with a test's)."""
+    before = _outputs_state()
+    yield
+    after = _outputs_state()
+    changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
+    assert not changed, f"tests wrote into the checkout's outputs: {changed[:10]}"

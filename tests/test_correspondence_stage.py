@@ -77,9 +77,9 @@ def overrides(root, *extra):
             "models.alexnet.width=0.25", f"correspondence.root={root}/faces", "correspondence.draws=20", *extra]
 
 
-def run(root, *extra, stage=None):
+def run(root, *extra):
     cfg = config.load(overrides(root, *extra))
-    (stage or load_stage("correspondence")).main(cfg)
+    load_stage("correspondence").main(cfg)
     return json.loads((root / "metrics" / f"correspondence_{cfg.model}.json").read_text())
 
 
@@ -173,18 +173,20 @@ def test_the_untrained_control_is_measured_on_the_same_images_and_draws(workspac
         assert entry["per_pair"]["delta"]["nose"]["layer7"] != trained["per_pair"]["delta"]["nose"]["layer7"]
 
 
-def test_the_configured_fill_reaches_the_occluder(workspace):
+def test_the_configured_fill_reaches_the_occluder(workspace, monkeypatch):
     """A non-zero `correspondence.fill` is what every occluded view is filled with (the default 0 hides a stage
     that passes 0.0), and it changes Delta."""
-    stage = load_stage("correspondence")
-    fills, real = [], stage.occlude
+    from zfnet.experiments import correspondence as experiment
+
+    fills, real = [], experiment.occlude
 
     def spy(images, boxes, fill=0.0):
         fills.append(fill)
         return real(images, boxes, fill)
 
-    stage.occlude = spy
-    result = run(workspace, "model=zfnet", "correspondence.fill=-7.5", stage=stage)
+    monkeypatch.setattr(experiment, "occlude", spy)
+    result = run(workspace, "model=zfnet", "correspondence.fill=-7.5")
+    monkeypatch.undo()
     assert result["fill"] == -7.5 and len(fills) > 4 and set(fills) == {-7.5}
     grey = run(workspace, "model=zfnet")
     assert grey["average"]["table"]["nose"]["layer5"] != result["average"]["table"]["nose"]["layer5"]
@@ -258,7 +260,7 @@ def test_without_the_builtin_faces_the_stage_says_not_run(workspace, tmp_path):
     generated, so the stage writes {"ran": false, "reason"} and a note, and loads no checkpoint (none exists)."""
     (tmp_path / "imagenet").mkdir()
     cfg = config.load(["data=imagenet", f"data.root={tmp_path}/imagenet", f"paths.synthetic={tmp_path}/synthetic",
-                       f"paths.outputs={tmp_path}/no_outputs", f"paths.metrics={tmp_path}/metrics",
+                       f"paths.outputs={tmp_path}/no_outputs", f"paths.metrics={tmp_path}/metrics", f"paths.evidence={tmp_path}/evidence",
                        f"paths.plots={tmp_path}/plots", "logger.mode=disabled", "model=zfnet"])
     load_stage("correspondence").main(cfg)
     result = json.loads((tmp_path / "metrics" / "correspondence_zfnet.json").read_text())

@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from zfnet.data.prepare import prepare_split
+from zfnet.experiments import occlusion as experiment
 from zfnet.nets.models import build_model
 from zfnet.pipeline import config
 
@@ -64,9 +65,9 @@ def overrides(root, *extra):
             "models.alexnet.width=0.25", "occlusion.patch=16", "occlusion.stride=8", *extra]
 
 
-def run(root, *extra, module=None) -> dict:
+def run(root, *extra) -> dict:
     cfg = config.load(overrides(root, *extra))
-    (module or load_stage("occlusion")).main(cfg)
+    load_stage("occlusion").main(cfg)
     return json.loads((Path(cfg.paths.metrics) / f"occlusion_{cfg.model}.json").read_text())
 
 
@@ -180,18 +181,18 @@ def test_the_untrained_control_is_a_fresh_seeded_net_on_the_same_images(workspac
 FILL = 0.7
 
 
-def test_the_configured_fill_reaches_the_engine(workspace, tmp_path):
+def test_the_configured_fill_reaches_the_engine(workspace, tmp_path, monkeypatch):
     """The stage's maps are p(true) of the model on images occluded with occlusion.fill, built here by slicing."""
-    module, seen = load_stage("occlusion"), []
-    engine = module.occlusion_sweep
+    seen = []
+    engine = experiment.occlusion_sweep
 
     def spy(model, images, labels, patch, stride, fill, *args, **kwargs):
         seen.append((model, images.clone(), labels.clone(), fill))
         return engine(model, images, labels, patch, stride, fill, *args, **kwargs)
 
-    module.occlusion_sweep = spy
+    monkeypatch.setattr(experiment, "occlusion_sweep", spy)
     result = run(workspace, "model=zfnet", f"occlusion.fill={FILL}", f"paths.metrics={tmp_path}/metrics",
-                 f"paths.plots={tmp_path}/plots", f"paths.evidence={tmp_path}/evidence", module=module)
+                 f"paths.plots={tmp_path}/plots", f"paths.evidence={tmp_path}/evidence")
     assert result["fill"] == FILL
     assert {s[3] for s in seen} == {FILL}   # the untrained control's sweep gets it too
     maps = torch.load(workspace / "outputs" / "occlusion" / "zfnet" / "maps.pt", weights_only=True)

@@ -11,7 +11,7 @@ from PIL import Image
 from zfnet.pipeline import config as zconfig
 from zfnet.pipeline import stage
 from zfnet.pipeline.tracking import Tracker
-from zfnet.report import wandb_report
+from zfnet.report import inputs, wandb_report
 
 import browser
 from conftest import REPO, read_wandb_records
@@ -144,7 +144,7 @@ def test_a_stages_evidence_file_reaches_the_rules_and_a_corrupt_one_is_one_line(
     written = stage.write_evidence(cfg, "train_zfnet", {"correct": np.array([1, 0, 1]), "p": (np.float32(0.5),)})
     assert written == tmp_path / "evidence" / "train_zfnet.json"
     assert json.loads(written.read_text()) == {"correct": [1, 0, 1], "p": [0.5]}
-    loaded = load_stage("report").load_metrics(tmp_path / "metrics", ["train_zfnet", "train_alexnet"], tmp_path / "evidence")
+    loaded = inputs.load_metrics(tmp_path / "metrics", ["train_zfnet", "train_alexnet"], tmp_path / "evidence")
     assert loaded["train_zfnet"]["evidence"] == {"correct": [1, 0, 1], "p": [0.5]}
     assert "evidence" not in loaded["train_alexnet"]            # no file: no key, the rules fall back
 

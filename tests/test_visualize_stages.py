@@ -190,10 +190,11 @@ def test_architecture_stage(workspace, tmp_path):
     stage_module = load_stage("architecture")
     # the equal window is cut from the centre of the receptive field: AlexNet's conv2 field at y = x = 3
     # starts at -18 + 3 * 8 = 6 and is 51 wide, so its centred 24-px square starts at 6 + (51 - 24) // 2 = 19
+    from zfnet.experiments.architecture import centred_cut
     from zfnet.probes.projections import Window
 
     image = torch.arange(3 * 64 * 64, dtype=torch.float32).reshape(3, 64, 64)
-    np.testing.assert_array_equal(stage_module.centred_cut(image, Window(51, 8, -18), 3, 3, 24),
+    np.testing.assert_array_equal(centred_cut(image, Window(51, 8, -18), 3, 3, 24),
                                   image[:, 19:43, 19:43].numpy())
     stage_module.main(load_config(
         workspace, f"paths.outputs={tmp_path}/outputs", f"paths.metrics={tmp_path}/metrics",

@@ -9,7 +9,7 @@ import torchvision.transforms.functional as TF
 from torch import nn
 from torch.utils.data import TensorDataset, default_collate
 
-from zfnet.nets.evaluation import collate_images, run_metrics, ten_crop_errors
+from zfnet.nets.evaluation import collate_images, run_metrics, ten_crop_errors, ten_crop_evidence, ten_crop_result
 from zfnet.nets.training import Classifier, TopKError
 
 
@@ -95,3 +95,32 @@ def test_run_metrics_reports_the_best_epoch_and_the_last_train_error():
     assert run_metrics(history, (0.35, 0.15)) == {
         "val_top1_error_10crop": 0.35, "val_top5_error_10crop": 0.15, "val_top1_error": 0.4, "val_top5_error": 0.2,
         "train_top1_error": 0.2, "best_epoch": 2, "epochs": 4}
+
+
+def test_ten_crop_evidence_holds_each_image_s_hits_as_0_or_1_in_order():
+    top1, top5 = torch.tensor([True, False, False]), torch.tensor([True, True, False])
+    evidence = ten_crop_evidence((top1, top5))
+    assert evidence["images"] == 3
+    assert evidence["top1_correct"].tolist() == [1, 0, 0] and evidence["top5_correct"].tolist() == [1, 1, 0]
+
+
+def test_the_ten_crop_result_is_scored_with_the_checkpoint_s_weights_not_the_module_s(tmp_path):
+    """The checkpoint's last layer has zero weights and a bias that ranks class 3 first, 4 second, ...: every crop
+    of every image gets that ranking, so the hits follow from the labels' ranks alone. The module held other
+    weights before; the history's best epoch and last train error come along."""
+    size, crop, classes = 72, 64, 10
+    module = Classifier({"name": "zfnet", "input_size": crop, "width": 0.25, "init": "fan_in"}, classes,
+                        torch.zeros(3, size, size), crop, input_scale=0.02)
+    module.history = [{"epoch": 1, "val/top1_error": 0.5, "val/top5_error": 0.25, "train/top1_error": 0.75}]
+    saved = {k: v.clone() for k, v in module.state_dict().items()}
+    saved["model.classifier.fc8.weight"].zero_()
+    saved["model.classifier.fc8.bias"] = torch.arange(classes, 0, -1).float().roll(3)  # class 3 ranks first
+    torch.save({"state_dict": saved}, tmp_path / "best.ckpt")
+    images = torch.randint(0, 256, (4, 3, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    labels = torch.tensor([3, 4, 8, 2])   # ranks 1, 2, 6, 10
+    metrics, hits = ten_crop_result(module, tmp_path / "best.ckpt", TensorDataset(images, labels))
+    assert hits[0].tolist() == [True, False, False, False] and hits[1].tolist() == [True, True, False, False]
+    parameters = sum(v.numel() for k, v in saved.items() if k.startswith("model."))   # the network's, not the mean
+    assert metrics == {"val_top1_error_10crop": 0.75, "val_top5_error_10crop": 0.5, "val_top1_error": 0.5,
+                       "val_top5_error": 0.25, "train_top1_error": 0.75, "best_epoch": 1, "epochs": 1,
+                       "classes": classes, "parameters": parameters}

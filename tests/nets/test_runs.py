@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import warnings
+from types import SimpleNamespace
 
 import pytest
 import pytorch_lightning as pl
@@ -23,15 +24,22 @@ from torch.utils.data import DataLoader, TensorDataset
 from zfnet.errors import UserError
 from zfnet.nets.evaluation import MONITOR
 from zfnet.nets.runs import (
+    RunPlan,
     describe_changes,
     make_trainer,
     move_aside,
     plan_run,
     record_run,
+    resume_components,
     run_components,
+    take_over,
+    ten_crop_device,
     training_code,
+    world_size_for,
 )
-from zfnet.nets.training import Classifier
+from zfnet.nets.runs import classifier as runs_classifier
+from zfnet.nets.runs import fit as runs_fit
+from zfnet.nets.training import Classifier, NonFiniteLoss
 
 from conftest import plateau_schedule, restored_torch_state
 
@@ -406,3 +414,110 @@ def test_the_same_run_without_last_ckpt_starts_over_after_moving_aside(run):
     checkpoint_files(out, names=("best.ckpt",))
     plan = plan_run(out, run["components"]())
     assert not plan.resume and plan.move_aside
+
+
+# --------------------------------------------------------------------------- what the train stage calls before fitting
+
+
+def test_the_global_batch_must_split_evenly_over_the_devices():
+    trainer = {"num_nodes": 2, "accelerator": "cpu", "devices": 3}
+    assert world_size_for(trainer, 12) == 6
+    with pytest.raises(UserError, match=r"^train.batch_size: 16 does not split evenly over 6 devices$"):
+        world_size_for(trainer, 16)
+
+
+def test_resume_components_leave_restart_and_the_world_size_out_and_need_prepared_data(tmp_path):
+    prepared = tmp_path / "prepared"
+    stage_file = tmp_path / "train.py"
+    stage_file.write_text("pass\n")
+    recipe = {"lr": 0.01, "restart": True, "batch_size": 16}
+    trainer = {"precision": "32-true", "channels_last": True, "deterministic": True, "compile": False,
+               "devices": 4, "num_workers": 2}
+    with pytest.raises(UserError, match=f"^paths.prepared: {prepared} holds no prepared data"):
+        resume_components(0, "zfnet", {"width": 0.25}, recipe, trainer, prepared, stage_file)
+    for name in ("train/index.json", "val/index.json", "train/mean.npy"):
+        (prepared / name).parent.mkdir(parents=True, exist_ok=True)
+        (prepared / name).write_text(name)
+    parts = resume_components(0, "zfnet", {"width": 0.25}, recipe, trainer, prepared, stage_file)
+    assert parts["settings"] == {"seed": "0", "models.zfnet.width": "0.25", "train.lr": "0.01",
+                                 "train.batch_size": "16", "trainer.precision": '"32-true"',
+                                 "trainer.channels_last": "true", "trainer.deterministic": "true",
+                                 "trainer.compile": "false"}
+    assert parts["data"] == {name: sha16(name.encode()) for name in ("train/index.json", "val/index.json",
+                                                                      "train/mean.npy")}
+    assert parts["code"]["pipelines/train.py"] == sha16(b"pass\n") and "zfnet/nets/runs.py" in parts["code"]
+
+
+def test_take_over_moves_a_run_aside_and_says_so(run, caplog):
+    out = run["out"]
+    before = checkpoint_files(out)
+    aside = run["root"] / "aside"
+    with caplog.at_level(logging.INFO, logger="zfnet"):
+        take_over(out, aside, RunPlan(resume=False, move_aside=True, reason="finished; changed"), 1, 64, "zfnet")
+    [moved] = aside.iterdir()
+    assert not out.exists() and contents(moved) == before
+    assert f"zfnet: moved the run that was in {out} to {moved} (finished; changed)" in caplog.text
+
+
+def test_take_over_of_a_resume_on_other_devices_logs_the_new_per_device_batch(run, caplog):
+    before = checkpoint_files(run["out"])
+    with caplog.at_level(logging.INFO, logger="zfnet"):
+        take_over(run["out"], run["root"] / "aside", RunPlan(resume=True, world_size=2), 4, 64, "zfnet")
+        take_over(run["out"], run["root"] / "aside", RunPlan(resume=True, world_size=4), 4, 64, "zfnet")
+    assert contents(run["out"]) == before and not (run["root"] / "aside").exists()
+    assert caplog.text.count("resuming on") == 1 and "per-device batch 32 -> 16 (global batch 64)" in caplog.text
+
+
+def test_the_classifier_is_seeded_and_takes_the_recipe():
+    class Data:
+        num_classes, mean = 4, torch.full((3, 64, 64), 128.0)
+
+    recipe = {"crop": 64, "lr": 0.03, "momentum": 0.8, "weight_decay": 0.002, "lr_factor": 0.5, "lr_patience": 3,
+              "renorm_radius": None, "flip": False, "input_scale": 0.02}
+    trainer = {"channels_last": False, "compile": False, "finite_check_every": 5}
+    with restored_torch_state():
+        first, again = (runs_classifier(ARCH, recipe, Data(), 7, trainer) for _ in range(2))
+        other = runs_classifier(ARCH, recipe, Data(), 8, trainer)
+    weights = [m.model.features.conv1.weight for m in (first, again, other)]
+    assert torch.equal(weights[0], weights[1]) and not torch.equal(weights[0], weights[2])
+    assert {k: first.hparams[k] for k in recipe} == recipe and first.hparams.seed == 7
+    assert first.hparams.num_classes == 4 and first.hparams.finite_check_every == 5
+
+
+def test_the_ten_crop_test_runs_on_the_cpu_unless_training_asks_for_a_gpu():
+    assert ten_crop_device("cpu") == ten_crop_device("auto") == "cpu"
+    assert ten_crop_device("gpu") == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class FakeTrainer:
+    """Records what `fit` was asked to do; raises `error` from it when given."""
+
+    def __init__(self, error=None):
+        self.error, self.calls = error, []
+
+    def fit(self, module, datamodule=None, ckpt_path=None, weights_only=False):
+        self.calls.append(ckpt_path)
+        if self.error:
+            raise self.error
+
+
+def test_fit_resumes_from_last_ckpt_and_returns_the_best_epoch_s_checkpoint(tmp_path):
+    best = SimpleNamespace(best_model_path=str(tmp_path / "checkpoints" / "best.ckpt"))
+    fresh, resumed = FakeTrainer(), FakeTrainer()
+    returned = runs_fit(fresh, best, None, None, tmp_path, 3, RunPlan(resume=False), "zfnet")
+    assert returned == tmp_path / "checkpoints" / "best.ckpt"
+    runs_fit(resumed, best, None, None, tmp_path, 3, RunPlan(resume=True), "zfnet")
+    assert fresh.calls == [None] and resumed.calls == [tmp_path / "checkpoints" / "last.ckpt"]
+
+
+def test_a_non_finite_loss_names_the_last_good_checkpoint(tmp_path):
+    def fails():
+        return runs_fit(FakeTrainer(NonFiniteLoss("loss nan at step 3")), None, None, None, tmp_path, 3,
+                        RunPlan(resume=False), "zfnet")
+
+    with pytest.raises(NonFiniteLoss, match=r"^loss nan at step 3; no checkpoint was written yet$"):
+        fails()
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"weights")
+    with pytest.raises(NonFiniteLoss, match=f"^loss nan at step 3; the last good checkpoint is {tmp_path}/checkpoints"):
+        fails()

@@ -138,3 +138,19 @@ def test_save_uploads_and_returns_url():
 
     fake = Fake()
     assert wandb_report.save(fake) == Fake.url and fake.saved == 1
+
+
+def test_panels_over_stages_without_a_run_are_dropped_and_unlogged_keys_named():
+    """Runs: one train run that logged train/loss only. The evaluate panels have no run (dropped); the train panel
+    stays and names val/loss; fig9 did not run, so its panel's key is never asked for."""
+    class Run:
+        job_type = "train"
+
+        def logged(self):
+            return {"train/loss", "epoch"}
+
+    shown = sections()
+    shown[0].panels.append(Panel("line", (), "train"))                 # a panel with no key: dropped too
+    missing = wandb_report.keep_logged_panels(shown, [Run()])
+    assert [p.job_type for s in shown for p in s.panels] == ["train"]
+    assert missing == ["train: val/loss"]

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from zfnet.studies.ensemble import average, ten_crop_softmax, topk_errors
+from zfnet.studies.ensemble import average, evaluate, ten_crop_softmax, topk_errors
 
 from conftest import random_model
 
@@ -87,3 +87,30 @@ def test_worker_processes_give_the_same_scores_in_the_same_order(data):
                                     num_workers=2)
     assert torch.equal(alone[0], with_workers[0])
     assert torch.equal(alone[1], labels) and torch.equal(with_workers[1], labels)
+
+
+def test_table2_from_scores_counts_each_entry_and_each_gain_by_hand():
+    """Three images of 3 classes, labels 0, 1, 2. Run a ranks the classes 0>1>2 on every image, run b 2>1>0, run c
+    puts each label second: a gets image 0 right, b image 2, c none."""
+    labels = torch.tensor([0, 1, 2])
+    a = torch.tensor([[0.6, 0.3, 0.1]] * 3)
+    b = torch.tensor([[0.05, 0.3, 0.65]] * 3)
+    c = torch.tensor([[0.2, 0.5, 0.3], [0.5, 0.3, 0.2], [0.2, 0.5, 0.3]])
+    result = evaluate({"a": a, "b": b, "c": c}, labels, {"one": ["a"], "ab": ["a", "b"], "abc": ["a", "b", "c"]})
+    # ab = [0.325, 0.3, 0.375] on every image: class 2 first, image 2 right.
+    # abc: images 0 and 2 sum to [0.85, 1.1, 1.05] -> class 1, image 1 to [1.15, 0.9, 0.95] -> class 0: none right.
+    assert result.metrics["runs"] == {run: {"val_top1_error": pytest.approx(e), "val_top5_error": 0.0}
+                                      for run, e in (("a", 2 / 3), ("b", 2 / 3), ("c", 1.0))}
+    assert result.errors["one"] == pytest.approx((2 / 3, 0.0)) and result.errors["abc"] == pytest.approx((1.0, 0.0))
+    assert result.metrics["entries"]["ab"] == {"members": 2, "val_top1_error": pytest.approx(2 / 3),
+                                               "val_top5_error": 0.0}
+    assert set(result.gains) == {"ab", "abc"}                                  # a single model gains nothing
+    assert result.gains["abc"]["over_best_member"] == pytest.approx(2 / 3 - 1.0)
+    assert result.gains["abc"]["over_mean_member"] == pytest.approx((2 / 3 + 2 / 3 + 1) / 3 - 1.0)
+    assert result.metrics["gain_top1"] is result.gains and result.metrics["images"] == 3
+    evidence = result.evidence
+    assert evidence["images"] == 3 and evidence["runs"]["b"]["top1_correct"].tolist() == [0, 0, 1]
+    assert evidence["entries"]["abc"]["members"] == ["a", "b", "c"]
+    assert evidence["entries"]["abc"]["top1_correct"].tolist() == [0, 0, 0]
+    assert evidence["entries"]["ab"]["top1_correct"].tolist() == [0, 0, 1]
+    assert evidence["entries"]["one"]["top1_correct"].tolist() == [1, 0, 0]

@@ -3,7 +3,16 @@
 import pytest
 
 from zfnet import paper
-from zfnet.studies.tables import TABLE3_COLUMNS, markdown, seed_replicates, table2, table3
+from zfnet.studies.tables import (
+    TABLE3_COLUMNS,
+    gathered_evidence,
+    markdown,
+    seed_replicates,
+    table2,
+    table2_cells,
+    table3,
+    table3_cells,
+)
 
 
 def metrics(train: float, top1: float, top5: float) -> dict:
@@ -72,3 +81,25 @@ def test_the_paper_s_five_zf_nets_are_seed_replicates_of_zfnet():
     runs = yaml.safe_load((REPO / "conf" / "ablations" / "paper.yaml").read_text())["runs"]
     assert seed_replicates(runs, default_seed=0)["zfnet"] == ["zfnet", *(f"zfnet_seed{i}" for i in range(1, 5))]
     assert paper.numbers("table2_imagenet")["rows"]["zf_x5"]["label"].startswith("5 convnets")
+
+
+def test_table3_evidence_gathers_what_the_runs_wrote_and_their_seeds_among_them():
+    specs = {"zfnet": {"base": "zfnet"}, "zfnet_seed1": {"base": "zfnet", "seed": 1},
+             "zfnet_seed2": {"base": "zfnet", "seed": 2}}              # seed2 wrote no evidence: not a replicate here
+    evidence = {"zfnet": {"images": 2, "top1_correct": [1, 0]}, "zfnet_seed1": {"images": 2, "top1_correct": [1, 1]}}
+    gathered = gathered_evidence(evidence, specs, default_seed=0)
+    assert gathered == {"runs": evidence, "seeds": {"zfnet": ["zfnet", "zfnet_seed1"],
+                                                    "zfnet_seed1": ["zfnet_seed1", "zfnet"]}}
+    assert gathered_evidence({}, specs, default_seed=0) == {"runs": {}, "seeds": {}}
+
+
+def test_flat_cells_put_ours_beside_the_paper_s_under_named_columns():
+    columns, cells = table2_cells(table2({"zf": (0.2, 0.05)}, {"zf": ["zfnet"]}))
+    assert columns == ["entry", "model", "members", "val_top1 ours", "val_top5 ours", "val_top1 paper",
+                       "val_top5 paper"]
+    assert ["zf", "1 convnet as per Fig. 3", 1, 20.0, 5.0, 38.4, 16.5] in cells
+    columns, cells = table3_cells(table3({}))
+    assert columns == ["run", "model", *(f"{c} ours" for c in TABLE3_COLUMNS), *(f"{c} paper" for c in TABLE3_COLUMNS)]
+    printed = paper.numbers("table3_ablations")["rows"]
+    assert [row[0] for row in cells] == list(printed)
+    assert all(row[2:5] == [None] * 3 and row[5:] == [printed[row[0]][c] for c in TABLE3_COLUMNS] for row in cells)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -37,6 +38,24 @@ def ten_crop_hits(module, dataset: Dataset, crop: int, device: torch.device | st
         top1.append(top[:, 0] == labels)
         top5.append((top == labels[:, None]).any(dim=1))
     return torch.cat(top1), torch.cat(top5)
+
+
+def ten_crop_evidence(hits: tuple[torch.Tensor, torch.Tensor]) -> dict:
+    """Per image, in the split's order, whether the 10-crop test (`ten_crop_hits`) got it right (1) or not (0)."""
+    top1, top5 = hits
+    return {"images": len(top1), "top1_correct": top1.int(), "top5_correct": top5.int()}
+
+
+def ten_crop_result(module, checkpoint: Path, dataset: Dataset, device: torch.device | str = "cpu",
+               num_workers: int = 0) -> tuple[dict, tuple[torch.Tensor, torch.Tensor]]:
+    """A finished run's result: `module` (a Classifier with its `history`) loaded with `checkpoint`'s weights,
+    10-crop tested on `dataset` at its crop: (the run's metrics: `run_metrics`, its classes and parameter
+    count; the per-image hits, `ten_crop_hits`)."""
+    module.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"])
+    hits = ten_crop_hits(module, dataset, module.hparams.crop, device, num_workers=num_workers)
+    metrics = {**run_metrics(module.history, errors_of(hits)),
+               "classes": module.hparams.num_classes, "parameters": sum(p.numel() for p in module.model.parameters())}
+    return metrics, hits
 
 
 def errors_of(hits: tuple[torch.Tensor, torch.Tensor]) -> tuple[float, float]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -42,9 +43,12 @@ from zfnet.nets.evaluation import MONITOR
 from zfnet.nets.training import AtomicCheckpointIO, FilterImages, Snapshots
 
 TRAINING_CODE = (training, loading, shards, jpeg, models, layers, evaluation)  # a change here stops an interrupted run
+DATA_FILES = ("train/index.json", "val/index.json", "train/mean.npy")  # under the prepared folder: what training reads
 RUN_FORMAT = 2       # run.json with its components; format 1 held only {"config", "complete"}
 SHORT_VALUE = 40     # settings values up to this many characters of JSON are kept as is (shown old -> new)
 SHOWN_CHANGES = 6    # names listed per kind of change in the refusal; the rest are counted
+
+log = logging.getLogger("zfnet")
 
 
 # --------------------------------------------------------------------------- what a run is made of
@@ -80,6 +84,19 @@ def run_components(settings: Mapping[str, Any], data_files: Mapping[str, Path],
     return {"settings": settings_leaves(settings),
             "data": {name: file_digest(path) for name, path in data_files.items()},
             "code": {name: file_digest(path) for name, path in code_files.items()}}
+
+
+def resume_components(seed: int, key: str, arch: Mapping[str, Any], recipe: Mapping[str, Any],
+                      trainer: Mapping[str, Any], prepared: Path, stage_file: Path) -> dict[str, dict[str, str]]:
+    """What a resumed run of model `key` must share with the interrupted one: the settings as training sees them
+    (the recipe after the per-model merge, less `restart`; not the world size: the global batch is in the recipe),
+    the trainer settings that change numbers, the prepared data (`DATA_FILES` under `prepared`: a UserError when
+    it holds none) and the code (`training_code` of `stage_file`)."""
+    if not (prepared / "train" / "index.json").is_file():
+        raise UserError(f"paths.prepared: {prepared} holds no prepared data (run the prepare stage first)")
+    settings = {"seed": seed, "models": {key: arch}, "train": {k: v for k, v in recipe.items() if k != "restart"},
+                "trainer": {k: trainer[k] for k in ("precision", "channels_last", "deterministic", "compile")}}
+    return run_components(settings, {name: prepared / name for name in DATA_FILES}, training_code(stage_file))
 
 
 def fingerprint(components: Mapping[str, Any]) -> str:
@@ -190,6 +207,18 @@ def move_aside(out_dir: Path, aside_root: Path) -> Path:
     return target
 
 
+def take_over(out_dir: Path, aside_root: Path, plan: RunPlan, world_size: int, batch_size: int, key: str) -> None:
+    """Rank 0, before training: move a run that is not continued aside to `aside_root` (never delete it); log a
+    new world size (`batch_size` is the global batch)."""
+    if plan.move_aside:
+        moved = move_aside(out_dir, aside_root)
+        log.warning("%s: moved the run that was in %s to %s (%s); starting over", key, out_dir, moved, plan.reason)
+    if plan.resume and plan.world_size and plan.world_size != world_size:
+        log.warning("%s: resuming on %d devices instead of %d: per-device batch %d -> %d (global batch %d); the "
+                    "data order now differs from an uninterrupted run's", key, world_size, plan.world_size,
+                    batch_size // plan.world_size, batch_size // world_size, batch_size)
+
+
 def record_run(out_dir: Path, components: Mapping[str, Any], world_size: int, complete: bool) -> None:
     write_json(out_dir / "run.json", {"format": RUN_FORMAT, "config": fingerprint(components), "complete": complete,
                                       "world_size": world_size, **components})
@@ -204,6 +233,33 @@ def device_count(accelerator: str, devices: int | str) -> int:
     if accelerator in ("gpu", "cuda"):
         return max(torch.cuda.device_count(), 1)
     return 1
+
+
+def world_size_for(trainer: Mapping[str, Any], batch_size: int) -> int:
+    """The processes `trainer` (num_nodes, accelerator, devices) trains on; a UserError when the global batch
+    `batch_size` does not split evenly over them."""
+    size = trainer["num_nodes"] * device_count(trainer["accelerator"], trainer["devices"])
+    if batch_size % size:
+        raise UserError(f"train.batch_size: {batch_size} does not split evenly over {size} devices")
+    return size
+
+
+def ten_crop_device(accelerator: str) -> str:
+    """Where rank 0 runs the 10-crop test: CUDA when the trainer trains on a GPU and one is there, else the CPU."""
+    return "cuda" if accelerator in ("gpu", "cuda") and torch.cuda.is_available() else "cpu"
+
+
+def classifier(arch: Mapping[str, Any], recipe: Mapping[str, Any], data: loading.PreparedData, seed: int,
+               trainer: Mapping[str, Any]) -> training.Classifier:
+    """The network of `arch` with the training `recipe` on `data`, initialized after seeding everything by `seed`."""
+    pl.seed_everything(seed, workers=True, verbose=False)
+    return training.Classifier(
+        arch=arch, num_classes=data.num_classes, mean=data.mean, crop=recipe["crop"],
+        lr=recipe["lr"], momentum=recipe["momentum"], weight_decay=recipe["weight_decay"],
+        lr_factor=recipe["lr_factor"], lr_patience=recipe["lr_patience"], renorm_radius=recipe["renorm_radius"],
+        flip=recipe["flip"], input_scale=recipe["input_scale"], seed=seed, channels_last=trainer["channels_last"],
+        compile=trainer["compile"], finite_check_every=trainer["finite_check_every"],
+    )
 
 
 def make_trainer(out_dir: Path, trainer: dict[str, Any], epochs: int, snapshot_epochs: Iterable[int],
@@ -245,3 +301,24 @@ def fit_untrained(trainer: pl.Trainer, module: training.Classifier, data: pl.Lig
         for path in (best, ckpt_dir / "last.ckpt"):
             trainer.save_checkpoint(path, weights_only=True)
     return best
+
+
+def fit(trainer: pl.Trainer, best: ModelCheckpoint, module: training.Classifier, data: pl.LightningDataModule,
+        out_dir: Path, epochs: int, plan: RunPlan, key: str) -> Path:
+    """Train `module` as `plan` says (start, resume from checkpoints/last.ckpt, or nothing more for a complete
+    run; `epochs` 0: `fit_untrained`) and return the checkpoint of its best epoch. A non-finite loss is re-raised
+    naming the last good checkpoint."""
+    last = out_dir / "checkpoints" / "last.ckpt"
+    if plan.complete:
+        log.info("%s finished all %d epochs with these settings: nothing to train, testing %s again", key, epochs,
+                 out_dir / "checkpoints" / "best.ckpt")
+    elif plan.resume:
+        log.info("resuming %s from %s", key, last)
+    try:
+        if not epochs:   # the network at its initialization: validated, saved as best and last, no snapshots
+            return fit_untrained(trainer, module, data, out_dir / "checkpoints", complete=plan.complete)
+        trainer.fit(module, datamodule=data, ckpt_path=last if plan.resume else None, weights_only=True)
+    except training.NonFiniteLoss as err:
+        kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was written yet"
+        raise training.NonFiniteLoss(f"{err}; {kept}") from None
+    return Path(best.best_model_path)

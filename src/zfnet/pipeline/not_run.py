@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 
 from zfnet.io import write_text
 from zfnet.pipeline import stage
+from zfnet.report.inputs import reason_of  # noqa: F401  (the report reads what `write` wrote: its home is there)
 
 
 def builtin_reason(cfg: DictConfig, root: str | Path, key: str, needs: str) -> str | None:
@@ -47,10 +48,3 @@ def write(cfg: DictConfig, stem: str, reason: str, plots: list[str] = (), folder
     if evidence:
         stage.write_evidence(cfg, stem, {"ran": False, "reason": reason})
     stage.write_metrics(cfg, stem, {"ran": False, "reason": reason})
-
-
-def reason_of(metrics: dict | None) -> str | None:
-    """The reason a metrics file gives for its stage not running, or None if it ran (or is absent)."""
-    if isinstance(metrics, dict) and metrics.get("ran") is False:
-        return str(metrics.get("reason") or "no reason given")
-    return None

@@ -1,5 +1,5 @@
-"""Invariance to translation, scale and rotation (paper Fig. 5). Pure tensor functions; the stage
-`invariance@<model>` does the reading and writing.
+"""Invariance to translation, scale and rotation (paper Fig. 5). Pure tensor functions; the experiment
+`zfnet.experiments.invariance.run` puts them together, the stage `invariance@<model>` reads and writes.
 
     values = step_values("rotation", config)                              # (K,) degrees 0, 10, ..., 350
     theta = affine_matrices("rotation", values, size=128)                 # (K, 2, 3) for affine_grid

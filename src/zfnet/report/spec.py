@@ -7,7 +7,8 @@ the W&B panels that show the same things from the logged runs (`Panel`: keys exa
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 REPRODUCED = "reproduced"
@@ -67,3 +68,15 @@ class Section:
     verdicts: list[Verdict] = field(default_factory=list)
     panels: list[Panel] = field(default_factory=list)
     notes: str = ""            # markdown: what a reader needs to read ours right
+
+
+def verdict_summary(sections: list[Section], not_run_stages: dict[str, str]) -> dict:
+    """The report's metrics: the count of each verdict, every verdict (its section first), the sections whose
+    stages did not run, and, when any said why (`not_run_stages`: {stem: reason}), those reasons."""
+    verdicts = [{"section": s.id, **asdict(v)} for s in sections for v in s.verdicts]
+    counts = Counter(v["verdict"] for v in verdicts)
+    summary = {"counts": {k: counts.get(k, 0) for k in VERDICTS}, "claims": verdicts,
+               "not_run_sections": [s.id for s in sections if s.status != "ran"]}
+    if not_run_stages:
+        summary["not_run_stages"] = not_run_stages
+    return summary

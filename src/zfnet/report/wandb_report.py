@@ -170,6 +170,17 @@ def missing_keys(sections: list[Section], logged: dict[str, set[str]]) -> list[s
     return sorted(missing)
 
 
+def keep_logged_panels(sections: list[Section], runs) -> list[str]:
+    """Drop each section's panels over a stage with no run among `runs` (each with `job_type` and `logged()`, the
+    keys it logged), or with no key: they would stay empty. Returns the `missing_keys` of the panels kept."""
+    logged: dict[str, set[str]] = {}
+    for run in runs:
+        logged.setdefault(run.job_type, set()).update(run.logged())
+    for section in sections:
+        section.panels = [p for p in section.panels if p.job_type in logged and p.keys]
+    return missing_keys(sections, logged)
+
+
 def save(report: wr.Report) -> str:
     """Upload the report (needs a W&B login) and return its URL."""
     report.save()

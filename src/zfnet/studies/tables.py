@@ -85,6 +85,28 @@ def seed_replicates(specs: dict[str, dict[str, Any]], default_seed: int) -> dict
     return replicates
 
 
+def gathered_evidence(evidence: dict[str, dict], specs: dict[str, dict[str, Any]], default_seed: int) -> dict:
+    """Table 3's evidence: the per-image evidence of the finished runs that wrote one (`evidence`: {run: its
+    evidence file}), and each such run's seed replicates among them (`specs`: their `ablations.runs` options; the
+    report resamples the seeds of a row: Table 2's 5 ZF nets)."""
+    return {"runs": evidence, "seeds": seed_replicates({run: specs[run] for run in evidence}, default_seed)}
+
+
+def table2_cells(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """Table 2's rows as (columns, cells) of one flat table (a W&B Table): ours beside the paper's."""
+    columns = ["entry", "model", "members", *(f"{c} ours" for c in TABLE2_COLUMNS),
+               *(f"{c} paper" for c in TABLE2_COLUMNS)]
+    return columns, [[r["entry"], r["label"], len(r["members"]), *(r["ours"][c] for c in TABLE2_COLUMNS),
+                      *(r["paper"][c] for c in TABLE2_COLUMNS)] for r in rows]
+
+
+def table3_cells(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """Table 3's rows as (columns, cells) of one flat table (a W&B Table): ours beside the paper's."""
+    columns = ["run", "model", *(f"{c} ours" for c in TABLE3_COLUMNS), *(f"{c} paper" for c in TABLE3_COLUMNS)]
+    return columns, [[r["run"], r["label"], *(r["ours"][c] for c in TABLE3_COLUMNS),
+                      *(r["paper"][c] for c in TABLE3_COLUMNS)] for r in rows]
+
+
 def markdown(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
     """The rows as a Markdown table, ours and the paper's side by side (for logs, notes and README)."""
     head = ["model", *(f"{c} ours" for c in columns), *(f"{c} paper" for c in columns)]

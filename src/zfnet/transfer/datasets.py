@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import logging
 from pathlib import Path
 from typing import NamedTuple
 
@@ -26,6 +27,8 @@ from tqdm.auto import tqdm
 
 from zfnet.data.prepare import BadImage, load_rgb
 from zfnet.errors import UserError
+
+log = logging.getLogger("zfnet")
 
 
 class TargetSet(NamedTuple):
@@ -145,3 +148,32 @@ def decode(listing: Listing, size: int, workers: int = 1, progress: bool = True)
     skipped = [(listing.files[k], reason) for k, (image, reason) in enumerate(results) if image is None]
     images = np.stack([results[k][0] for k in kept]) if kept else np.zeros((0, size, size, 3), np.uint8)
     return TargetSet(images, listing.labels[kept], listing.classes, [listing.files[k] for k in kept], skipped)
+
+
+def list_target(settings, name: str) -> dict[str, Listing]:
+    """The files and labels of dataset `name` under `settings.roots[name]` (settings: the `transfer` config
+    section), as torchvision lists them: {"all"} (Caltech) or {"train", "test"} (PASCAL's two image sets)."""
+    root = settings.roots[name]
+    if name == "pascal":
+        train = list_voc(root, settings.pascal.train_set)
+        return {"train": train, "test": list_voc(root, settings.pascal.test_set, classes=train.classes)}
+    clutter = bool(settings.caltech256.clutter) if name == "caltech256" else False  # `transfer.dataset` is validated
+    background = bool(settings.caltech101.background) if name == "caltech101" else False
+    return {"all": list_caltech(name, root, clutter=clutter, background=background)}
+
+
+def decode_splits(listings: dict[str, Listing], size: int, name: str, workers: int = 1) -> dict[str, TargetSet]:
+    """Every split of `listings` decoded at `size` (`decode`), logged per split; skipped files warned of."""
+    data = {split: decode(listing, size, workers=workers) for split, listing in listings.items()}
+    for split, target in data.items():
+        log.info("%s %s: %d images of %d classes at %d px, %d skipped", name, split, len(target.images),
+                 len(target.classes), size, len(target.skipped))
+    if skipped := skipped_rows(data):
+        log.warning("%s: skipped %d files, e.g. %s", name, len(skipped),
+                    "; ".join(f"{path} ({reason})" for _, path, reason in skipped[:3]))
+    return data
+
+
+def skipped_rows(data: dict[str, TargetSet]) -> list[list[str]]:
+    """[split, file, reason] of every file the decoder skipped."""
+    return [[split, path, reason] for split, target in data.items() for path, reason in target.skipped]

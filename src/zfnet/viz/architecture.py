@@ -6,8 +6,22 @@ from typing import Sequence
 
 import numpy as np
 
+from zfnet.experiments.architecture import ArchitectureResult
 from zfnet.tiles import to_hwc
 from zfnet.viz.figures import plt
+
+
+def figures(result: ArchitectureResult) -> dict[str, plt.Figure]:
+    """The three Fig. 6 figures of `result`, by name: conv1_filters, conv2_projections, measures."""
+    labels = list(result.measures)
+    return {
+        "conv1_filters": side_by_side([result.filters[m] for m in labels], [f"{m} conv1" for m in labels],
+                                      "Layer-1 filters (Fig. 6 a-c)"),
+        "conv2_projections": side_by_side([result.projections[m] for m in labels], [f"{m} conv2" for m in labels],
+                                          "Layer-2 features: strongest activation of random maps, projected "
+                                          "(Fig. 6 d-e)", cell=5.0),
+        "measures": measures_figure(result.measures, result.samples, "Architecture selection (Fig. 6), measured"),
+    }
 
 
 def side_by_side(images: Sequence[np.ndarray], titles: Sequence[str], title: str, cell: float = 4.0) -> plt.Figure:

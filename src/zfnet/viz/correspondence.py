@@ -1,6 +1,8 @@
 """Correspondence figures (paper Table 1 and Fig. 8): our Delta beside the paper's, and the masked examples.
 
-    fig = table_figure(table, paper, title)       # table[group][occlusion][layer] = {"mean", "std", ...}
+    fig = table1_figure(result, "zfnet")          # result: zfnet.experiments.correspondence.run's
+    fig = fig8_figure(result, "zfnet")
+    fig = table_figure(table, paper, layers, title)   # table[group][occlusion][layer] = {"mean", "std", ...}
     fig = examples_figure(rows, boxes, columns, row_names, title)
 """
 
@@ -10,10 +12,26 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from zfnet.experiments.correspondence import PAPER, CorrespondenceResult
 from zfnet.viz.figures import plt
 
 VARIANTS = (("", "sign(0) = 0 its own value (as compared with the paper)"),
             ("_ignore_zeros", "coordinates where both e_i and e_j are 0 left out"))
+
+
+def table1_figure(result: CorrespondenceResult, name: str) -> plt.Figure:
+    """Table 1 of `result` (the network `name`'s): each class and the average beside the paper's values."""
+    metrics = result.metrics
+    layers = {"layer5": f"layer 5 ({result.layers['layer5']})", "layer7": "layer 7 (relu7)"}
+    title = (f"{name}: Table 1, Delta over {metrics['draws']} draws of {metrics['images_per_draw']} frontal "
+             "images per class (bars: ours, mean ± std)")
+    labels = {c: f"{c} ({r['images']} images)" for c, r in metrics["classes"].items()}
+    return table_figure(result.groups, PAPER, layers, title, labels)
+
+
+def fig8_figure(result: CorrespondenceResult, name: str) -> plt.Figure:
+    """Fig. 8 of `result` (the network `name`'s): the first images of each class and their occluded copies."""
+    return examples_figure(*result.examples, f"{name}: Fig. 8, the occluded images (red: occluder)")
 
 
 def table_figure(table: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float]]]],

@@ -2,6 +2,7 @@
 
     fig = fig5_figure([Fig5Row(...), ...], example_names, title)     # a row per transform, 4 columns
     fig = class_curves_figure(panel_rows, values, families, kind, title)
+    figs = figures(result, "zfnet")    # {"fig5", "classes_<transform>", "rerendered"}: those the result has
 
 Fig. 5 keeps the paper's four columns per transform: (1) the example images (rows) at a few steps
 (columns) as the network sees them (the centre crop, after the transform); (2) the raw Euclidean
@@ -13,29 +14,19 @@ layer 7; (4) p(true class). One line per example image. The class figure shows, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
+from zfnet.experiments.invariance import ClassCurve, Fig5Row, InvarianceResult
+from zfnet.probes.invariance import KINDS
 from zfnet.viz.figures import plt
+
+__all__ = ["ClassCurve", "Fig5Row", "class_curves_figure", "fig5_figure", "figures"]
 
 AXIS_LABEL = {"translation": "vertical shift (px of the prepared image, + = down)",
               "scale": "scale (zoom about the centre)",
               "rotation": "rotation (degrees, counter-clockwise)"}
-
-
-@dataclass
-class Fig5Row:
-    """One transform in Fig. 5 (numpy arrays)."""
-
-    kind: str
-    values: np.ndarray  # (K,) steps
-    views: np.ndarray  # (images, shown, H, W, 3) in [0, 1]
-    shown: np.ndarray  # (shown,) the steps of the views
-    layer1: np.ndarray  # (images, K) raw distances
-    layer7: np.ndarray  # (images, K)
-    p_true: np.ndarray  # (images, K)
 
 
 def fig5_figure(rows: Sequence[Fig5Row], names: Sequence[str], title: str) -> plt.Figure:
@@ -80,17 +71,6 @@ def _views(ax, row: Fig5Row, names: Sequence[str], colours) -> None:
     ax.set_title(f"{row.kind}: the images (the network's view)", fontsize=9)
 
 
-@dataclass
-class ClassCurve:
-    """One class's curves under one transform: mean and std over its images, per measure (K,)."""
-
-    name: str
-    family: str
-    images: int
-    mean: dict[str, np.ndarray]  # {"layer1", "layer7", "p_true"}
-    std: dict[str, np.ndarray]
-
-
 LEGEND_CLASSES = 12   # more curves than this in one panel get no legend
 
 MEASURES = (("layer1", "layer 1: distance / original norm"), ("layer7", "layer 7: distance / original norm"),
@@ -126,3 +106,23 @@ def class_curves_figure(curves: Sequence[ClassCurve], values: np.ndarray, kind: 
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def figures(result: InvarianceResult, name: str) -> dict[str, plt.Figure]:
+    """The figures of one `zfnet.experiments.invariance.run` on the network `name`, by file stem: `fig5` (when it
+    has examples), `classes_<transform>` (the class curves; the rotation one marks the symmetry angles) and
+    `rerendered` (when the scenes were re-rendered)."""
+    result_figures = {}
+    if result.fig5:
+        result_figures["fig5"] = fig5_figure(result.fig5, result.fig5_names, f"{name}: invariance (Fig. 5), layer 1 = "
+                                             f"{result.metrics['layer1']}, layer 7 = {result.metrics['layer7']}")
+    for kind in KINDS:
+        result_figures[f"classes_{kind}"] = class_curves_figure(
+            result.class_curves[kind], result.values[kind].numpy(), kind,
+            f"{name}: {kind}, mean +- std over each class's images ({len(result.indices)} validation images measured)",
+            result.marks if kind == "rotation" else None)
+    if result.rerendered:
+        result_figures["rerendered"] = fig5_figure(result.rerendered, result.rerendered_names, f"{name}: invariance, "
+                                                   "the scene re-rendered with only the object moved (no distractors; "
+                                                   "beyond the paper)")
+    return result_figures

@@ -1,5 +1,6 @@
 """Occlusion figures: the paper's Fig. 7 panels for some images, and the measures over the whole set.
 
+    for stem, fig in stage_figures(result, classes, "zfnet"): ...   # Fig. 7 per class, then the measures
     fig = occlusion_figure(rows, patch=16, stride=8, classes=names, title="zfnet")   # one row per image
     fig = measures_figure({"zfnet": metrics, "alexnet": metrics}, title="...")
 
@@ -13,27 +14,15 @@ legend. Maps are drawn over the image's pixel extent, each cell centred on its o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
+from zfnet.experiments.occlusion import OcclusionResult, OcclusionRow
 from zfnet.viz.figures import plt
 
-
-@dataclass
-class OcclusionRow:
-    """Everything one row of the figure shows (numpy arrays; image HWC in [0, 1])."""
-
-    image: np.ndarray
-    label: int
-    layer5_total: np.ndarray  # (G, G)
-    channel: int
-    projection: np.ndarray  # HWC in [0, 1]: panel (c), this image's tile first
-    p_true: np.ndarray  # (G, G)
-    top_label: np.ndarray  # (G, G) class indices
-    base_p_true: float
-    caption: str = ""
+# OcclusionRow lives with the result it belongs to; it stays importable from here too
+__all__ = ["OcclusionRow", "measures_figure", "occlusion_figure", "stage_figures"]
 
 
 def _extent(side: int, patch: int, stride: int) -> tuple[float, float, float, float]:
@@ -41,6 +30,19 @@ def _extent(side: int, patch: int, stride: int) -> tuple[float, float, float, fl
     first = patch / 2 - stride / 2
     last = patch / 2 + (side - 1) * stride + stride / 2
     return first, last, last, first
+
+
+def stage_figures(result: OcclusionResult, classes: Sequence[str], name: str) -> Iterator[tuple[str, plt.Figure]]:
+    """(file stem, figure), one at a time: `fig7_<class>` for each class `result` has figure rows of, then
+    `measures` when the pointing game was measured (the images had annotations)."""
+    patch, stride = result.metrics["patch"], result.metrics["stride"]
+    for class_index, rows in result.rows.items():
+        title = (f"{name}: occlusion sensitivity (Fig. 7), {patch} px grey square, stride {stride}, "
+                 f"class {classes[class_index]}")
+        yield f"fig7_{classes[class_index]}", occlusion_figure(rows, patch, stride, classes, title)
+    if result.metrics["pointing_game"] is not None:
+        title = f"{name}: occlusion measures over {result.metrics['images']} validation images"
+        yield "measures", measures_figure({name: result.metrics}, title)
 
 
 def occlusion_figure(rows: Sequence[OcclusionRow], patch: int, stride: int, classes: Sequence[str],

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from zfnet.experiments.top9 import Top9Result
+from zfnet.tiles import block_mosaic
 from zfnet.viz.figures import plt
 
 
@@ -18,3 +20,9 @@ def top_figure(projections: np.ndarray, patches: np.ndarray, title: str) -> plt.
     fig.tight_layout()
     return fig
 
+
+def layer_figure(result: Top9Result, layer: str, key: str) -> plt.Figure:
+    """The Fig. 2 panel of one layer of `result` (a layer with maps shown) of model `key`."""
+    title = (f"{key} {layer}: top {result.top[layer].values.shape[1]} activations of {len(result.maps[layer])} "
+             f"random maps over {len(result.indices)} validation images")
+    return top_figure(block_mosaic(result.projections[layer]), block_mosaic(result.patches[layer]), title)

@@ -1,4 +1,4 @@
-"""Transfer figures: accuracy against training images per class (Fig. 9, Tables 4-5), accuracy against
+"""Transfer figures (`zfnet.experiments.transfer`): accuracy against training images per class (Fig. 9, Tables 4-5), accuracy against
 layer (Table 7), and per-class average precision (Table 6). Ours on the left, the paper's on the right:
 the datasets differ (the built-in data has a dozen classes, not 101 or 256), so they share no axis.
 
@@ -7,7 +7,28 @@ Results are given as fractions in [0, 1]; the paper's numbers (`zfnet.paper`) ar
 
 from __future__ import annotations
 
+from zfnet.experiments.transfer import TransferResult
+from zfnet.paper import numbers as paper_numbers
 from zfnet.viz.figures import plt
+
+PAPER_KEYS = {"caltech101": "table4_caltech101", "caltech256": "table5_caltech256"}
+
+
+def figures(result: TransferResult) -> dict[str, plt.Figure]:
+    """{file stem: figure} of a transfer run: table6_ap (PASCAL), or fig9 (Caltech-256) / table4 (Caltech-101)
+    and table7_layers, each beside the paper's numbers."""
+    name, results = result.dataset, result.results
+    if name == "pascal":
+        return {"table6_ap": ap_figure(results, paper_numbers("table6_pascal"), result.chance)}
+    classes = len(result.data["all"].classes)
+    curves = {key: {"pretrained": r["pretrained"], "scratch": r["scratch"]} for key, r in results.items()}
+    prior = paper_numbers("fig9_caltech256")["prior_best_at_60"] if name == "caltech256" else None
+    stem = "fig9" if name == "caltech256" else "table4"
+    table7 = paper_numbers("table7_layers")[name]
+    return {stem: size_curve_figure(curves, paper_numbers(PAPER_KEYS[name]), name, classes, prior),
+            "table7_layers": layer_figure({key: r["layers"] for key, r in results.items()}, table7["classifiers"],
+                                          name, result.layers_size, table7["train_per_class"])}
+
 
 MARKERS = {"pretrained": "o", "scratch": "s", "svm": "^", "softmax": "o"}
 

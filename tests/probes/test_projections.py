@@ -1,17 +1,11 @@
-"""Figure plumbing of the deconvnet stages: image sets, receptive windows, projections, layouts."""
+"""Deconvnet projections cut to receptive fields (zfnet.probes.projections): windows, cuts, tiles, map choice."""
 
 from __future__ import annotations
-
-import functools
 
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
-from zfnet.data.images import ImageSet, subset
-from zfnet.data.loading import center_crop, normalize
-from zfnet.nets.models import build_model
 from zfnet.probes.deconv import Deconvnet
 from zfnet.probes.projections import (
     choose_maps,
@@ -24,89 +18,8 @@ from zfnet.probes.projections import (
     signed_stretch,
 )
 from zfnet.probes.top9 import receptive_field, top_activations
-from zfnet.tiles import block_mosaic, mosaic
 
-SIZE, CROP = 72, 64
-
-
-@functools.cache
-def random_model(name: str) -> nn.Module:
-    torch.manual_seed(0)
-    model = build_model(name, 5, input_size=CROP, width=0.25)
-    for module in model.features:
-        if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight)
-            nn.init.normal_(module.bias, std=0.3)
-    return model.eval()
-
-
-class Images(torch.utils.data.Dataset):
-    """A stand-in for PreparedSplit: (uint8 CHW, label)."""
-
-    def __init__(self, n: int, seed: int = 0):
-        g = torch.Generator().manual_seed(seed)
-        self.images = torch.randint(0, 256, (n, 3, SIZE, SIZE), generator=g, dtype=torch.uint8)
-
-    def __len__(self):
-        return len(self.images)
-
-    def __getitem__(self, i):
-        return self.images[i], 0
-
-
-def image_set(n: int = 12, indices=None, scale: float = 0.02) -> ImageSet:
-    mean = torch.full((3, SIZE, SIZE), 120.0)
-    return ImageSet(Images(n), mean, CROP, indices, scale=scale)
-
-
-def test_subset_is_sorted_seeded_and_spread():
-    picked = subset(1000, 50, seed=3)
-    assert picked == sorted(set(picked)) and len(picked) == 50
-    assert picked == subset(1000, 50, seed=3) != subset(1000, 50, seed=4)
-    assert max(picked) > 500  # not just the first class of a class-sorted split
-    assert subset(10, None) == subset(10, 20) == list(range(10))
-
-
-def test_image_set_feeds_what_training_validates_on():
-    images = image_set(indices=[5, 2, 9])
-    dataset = images.dataset
-    expected = center_crop(normalize(torch.stack([dataset[2][0], dataset[9][0]]), images.mean, 0.02), CROP)
-    torch.testing.assert_close(images.inputs([1, 2]), expected)
-    assert torch.equal(images.raw(0), center_crop(dataset[5][0], CROP))
-    batches = list(images.batches(2))
-    assert [len(b) for b in batches] == [2, 1]
-    torch.testing.assert_close(torch.cat(batches), images.inputs(range(3)))
-
-
-class StoredImages(torch.utils.data.Dataset):
-    """As PreparedSplit stores them: HWC arrays, each item a CHW view of one (not a contiguous copy)."""
-
-    def __init__(self, n: int, seed: int = 0):
-        self.images = np.random.default_rng(seed).integers(0, 256, (n, SIZE, SIZE, 3), dtype=np.uint8)
-
-    def __len__(self):
-        return len(self.images)
-
-    def __getitem__(self, i):
-        return torch.from_numpy(self.images[i]).permute(2, 0, 1), 0
-
-
-@pytest.mark.parametrize("workers", [0, 2])
-def test_batches_read_by_workers_are_the_inputs_bit_for_bit(workers):
-    """The batched path (uint8 through a DataLoader, crop then mean subtraction) feeds the model exactly
-    what `inputs` does (crop after the subtraction), in the set's order: the same activations, not close ones."""
-    mean = torch.from_numpy(np.random.default_rng(1).uniform(60, 200, (3, SIZE, SIZE)).astype(np.float32))
-    images = ImageSet(StoredImages(11), mean, CROP, indices=[7, 0, 3, 10, 5, 2, 9], scale=0.02)
-    batches = list(images.batches(3, workers=workers))
-    assert [len(b) for b in batches] == [3, 3, 1]
-    expected = [images.inputs(range(start, min(start + 3, len(images)))) for start in range(0, len(images), 3)]
-    assert all(torch.equal(got, want) for got, want in zip(batches, expected))
-    model = random_model("zfnet")
-    with torch.no_grad():
-        assert all(torch.equal(model(got), model(want)) for got, want in zip(batches, expected))
-    top = top_activations(model, images.batches(3, workers=workers), ["conv2"], k=2)["conv2"]
-    reference = top_activations(model, expected, ["conv2"], k=2)["conv2"]
-    assert all(torch.equal(a, b) for a, b in zip(top, reference))
+from probe_inputs import CROP, image_set, random_model
 
 
 @pytest.mark.parametrize("name", ["zfnet", "alexnet"])
@@ -184,12 +97,3 @@ def test_choose_maps_draws_among_responsive_ones():
     assert chosen == choose_maps(fire, 5, seed=0, layer="conv3") != choose_maps(fire, 5, seed=0, layer="conv4")
     assert choose_maps([3, 1], 5, seed=0, layer="conv3") == [1, 3]
 
-
-def test_block_mosaic_layout():
-    tiles = [np.full((4, 4, 3), v) for v in np.linspace(0, 1, 9)]
-    grid = mosaic(tiles, 3, pad=1)
-    assert grid.shape == (3 * 5 + 1, 3 * 5 + 1, 3)
-    assert (grid[1:5, 1:5] == 0).all() and (grid[11:15, 11:15] == 1).all()
-    panel = block_mosaic([tiles] * 4)
-    gap = max(2, 16 // 12)
-    assert panel.shape == (2 * (16 + gap) + gap,) * 2 + (3,)

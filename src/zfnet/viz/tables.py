@@ -1,4 +1,4 @@
-"""Figures of Tables 2 and 3 and of hyperparameter sweeps (matplotlib, Agg; the caller saves them)."""
+"""Figures of Tables 2 and 3 (matplotlib, Agg; the caller saves them): ours beside the paper's, per row."""
 
 from __future__ import annotations
 
