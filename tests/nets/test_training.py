@@ -127,6 +127,8 @@ import sys
 import torch
 from torchmetrics import Metric
 
+from zfnet.nets import evaluation, training
+
 spec = importlib.util.spec_from_file_location("train_stage", "pipelines/train.py")
 train = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(train)
@@ -148,12 +150,12 @@ class ScriptedError(Metric):
         return torch.tensor(ERRORS[self.epoch()])
 
 
-class Scripted(train.Classifier):
+class Scripted(training.Classifier):
     def setup(self, stage):
         self.val_top1 = ScriptedError(lambda: self.current_epoch)
 
 
-evaluated, real = sys.argv.pop(1), train.ten_crop_hits
+evaluated, real = sys.argv.pop(1), evaluation.ten_crop_hits
 
 
 def recording(module, *args, **kwargs):
@@ -161,7 +163,7 @@ def recording(module, *args, **kwargs):
     return real(module, *args, **kwargs)
 
 
-train.Classifier, train.ten_crop_hits = Scripted, recording
+training.Classifier, evaluation.ten_crop_hits = Scripted, recording  # where the train stage's library finds them
 train.stage.run("train", train.main)
 """
 
