@@ -30,6 +30,7 @@ def test_each_job_runs_in_its_own_folder_and_returns_the_optimized_metric(tmp_pa
     assert [cfg["seed"] for cfg in seen] == [1, 2]
     assert [cfg["paths"]["outputs"] for cfg in seen] == [f"{tmp_path}/sweep/0", f"{tmp_path}/sweep/1"]
     assert seen[1]["paths"]["metrics"] == f"{tmp_path}/sweep/1/metrics"
+    assert seen[1]["paths"]["evidence"] == f"{tmp_path}/sweep/1/evidence"
     assert {cfg["logger"]["group"] for cfg in seen} == {"multirun-sweep"}
     assert [cfg["logger"]["name"] for cfg in seen] == ["probe-0", "probe-1"]
     cfg = OmegaConf.create(seen[1])

@@ -68,6 +68,7 @@ def run_job(stage: str, cfg: DictConfig, body: Callable[[DictConfig], Any]) -> f
     with open_dict(cfg):
         cfg.paths.outputs = str(job_dir)
         cfg.paths.metrics = str(job_dir / "metrics")
+        cfg.paths.evidence = str(job_dir / "evidence")  # never the default pipeline's evidence/
         cfg.paths.plots = str(job_dir / "plots")
         if cfg.logger.get("group") is None:
             cfg.logger.group = f"multirun-{Path(hydra_cfg.sweep.dir).name}"
