@@ -17,7 +17,6 @@ from torch.utils.data import Subset
 
 from zfnet.data.images import subset
 from zfnet.experiments.architecture import run
-from zfnet.io import save_figure
 from zfnet.pipeline import inputs, stage
 from zfnet.pipeline.tracking import Tracker
 from zfnet.viz.architecture import figures
@@ -40,13 +39,9 @@ def main(cfg) -> None:
     result = run(models, images, shift_images, arch, seed=cfg.seed, batch_size=vis.batch_size,
                  normalize_down=vis.normalize_down, workers=cfg.trainer.num_workers)
 
-    plots = stage.plot_dir(cfg, "architecture")
-    paths = {}
-    for name, fig in figures(result).items():
-        paths[f"architecture/{name}"] = plots / f"{name}.png"
-        save_figure(fig, paths[f"architecture/{name}"])
+    saved = stage.save_figures(cfg, "architecture", figures(result), "architecture")
     with Tracker(cfg, "architecture") as tracker:
-        tracker.images(paths)
+        tracker.images(saved)
         tracker.summary({"architecture": result.measures})
     stage.write_evidence(cfg, "architecture", result.evidence)   # before the metrics: they say "done"
     stage.write_metrics(cfg, "architecture", result.measures)

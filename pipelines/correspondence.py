@@ -19,7 +19,6 @@ from pathlib import Path
 
 from zfnet.experiments.correspondence import TABLE_COLUMNS, log_summary, run
 from zfnet.experiments.correspondence_images import load_faces
-from zfnet.io import save_figure
 from zfnet.pipeline import inputs, not_run, stage
 from zfnet.pipeline.tracking import Tracker
 from zfnet.viz.correspondence import fig8_figure, table1_figure
@@ -42,12 +41,11 @@ def main(cfg) -> None:
     seconds = time.perf_counter() - started
     log_summary(key, result.metrics, seconds)
 
-    plots = stage.plot_dir(cfg, f"correspondence_{key}")
-    paths = {"table1": plots / "table1.png", "fig8": plots / "fig8.png"}
-    save_figure(table1_figure(result, key), paths["table1"])
-    save_figure(fig8_figure(result, key), paths["fig8"])
+    paths = stage.save_figures(cfg, f"correspondence_{key}",
+                               {"table1": table1_figure(result, key), "fig8": fig8_figure(result, key)},
+                               f"correspondence/{key}")
     with Tracker(cfg, "correspondence", name=f"correspondence-{key}") as tracker:
-        tracker.images({f"correspondence/{key}/{name}": path for name, path in paths.items()})
+        tracker.images(paths)
         tracker.table(f"correspondence/{key}/table1", TABLE_COLUMNS, result.table_rows())
         tracker.summary({f"correspondence/{key}/seconds": seconds,
                          **{f"correspondence/{key}/average/{o}/{layer}": v["mean"]

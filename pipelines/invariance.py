@@ -15,7 +15,6 @@ from zfnet.data.annotations import read_metadata
 from zfnet.data.images import subset
 from zfnet.errors import UserError
 from zfnet.experiments import invariance as E
-from zfnet.io import save_figure
 from zfnet.pipeline import inputs, stage
 from zfnet.pipeline.tracking import Tracker
 from zfnet.viz.invariance import figures
@@ -27,10 +26,7 @@ def main(cfg) -> None:
     result = E.run(net.model, split, subset(len(split), inv.images, cfg.seed), net.hparams, inv, seed=cfg.seed,
                    untrained=inputs.untrained(cfg, net), class_info=class_info(cfg), scenes=scenes(cfg),
                    device=net.device)
-    plots, saved = stage.plot_dir(cfg, f"invariance_{key}"), {}
-    for name, figure in figures(result, key).items():
-        save_figure(figure, plots / f"{name}.png")
-        saved[f"invariance/{key}/{name}"] = plots / f"{name}.png"
+    saved = stage.save_figures(cfg, f"invariance_{key}", figures(result, key), f"invariance/{key}")
     with Tracker(cfg, "invariance", name=f"invariance-{key}") as tracker:
         tracker.images(saved)
         tracker.table(f"invariance/{key}/classes", E.TABLE_COLUMNS, E.table_rows(result))

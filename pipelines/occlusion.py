@@ -20,7 +20,7 @@ import torch
 from zfnet.data.annotations import read_annotations
 from zfnet.data.images import image_set
 from zfnet.experiments import occlusion
-from zfnet.io import atomic_path, save_figure
+from zfnet.io import atomic_path
 from zfnet.pipeline import inputs, stage
 from zfnet.pipeline.tracking import Tracker
 from zfnet.probes.top9 import TopK
@@ -38,10 +38,7 @@ def main(cfg) -> None:
     with atomic_path(Path(cfg.paths.outputs) / "occlusion" / key / "maps.pt") as tmp:
         torch.save(result.maps(), tmp)
 
-    plots, figures = stage.plot_dir(cfg, f"occlusion_{key}"), {}
-    for stem, figure in stage_figures(result, split.classes, key):
-        save_figure(figure, path := plots / f"{stem}.png")
-        figures[f"occlusion/{key}/{stem}"] = path
+    figures = stage.save_figures(cfg, f"occlusion_{key}", stage_figures(result, split.classes, key), f"occlusion/{key}")
     with Tracker(cfg, "occlusion", name=f"occlusion-{key}") as tracker:
         tracker.images(figures)
         tracker.table(f"occlusion/{key}/images", occlusion.TABLE_COLUMNS, occlusion.table_rows(result, split.classes))

@@ -17,7 +17,7 @@ from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from zfnet.data.loading import PreparedData
-from zfnet.io import save_figure, write_text
+from zfnet.io import write_text
 from zfnet.nets import runs
 from zfnet.nets.evaluation import curves_csv, images_per_s, ten_crop_evidence, ten_crop_result
 from zfnet.pipeline import ablations, stage
@@ -51,17 +51,14 @@ def main(cfg) -> dict | None:
             return None
         # The 10-crop test of the best epoch's weights (rank 0, over the exact validation split).
         metrics, hits = ten_crop_result(module, best_path, data.val_split,
-                                        runs.ten_crop_device(cfg.trainer.accelerator), cfg.trainer.num_workers)
+                                        runs.device_for(cfg.trainer.accelerator), cfg.trainer.num_workers)
         throughput = images_per_s(module.history)
         stage.log.info("%s: 10-crop val top-1 error %.3f, top-5 error %.3f (best epoch %d), %.0f images/s", key,
                        metrics["val_top1_error_10crop"], metrics["val_top5_error_10crop"], metrics["best_epoch"],
                        throughput)
-        plots = stage.plot_dir(cfg, f"train_{key}")
         write_text(Path(cfg.paths.plots) / "curves" / f"train_{key}.csv", curves_csv(module.history))
         figures = run_figures(module.history, module.model.features.conv1.weight, key)
-        for name, figure in figures.items():
-            save_figure(figure, plots / f"{name}.png")
-        tracker.images({f"train/{key}/{name}": plots / f"{name}.png" for name in figures})
+        tracker.images(stage.save_figures(cfg, f"train_{key}", figures, f"train/{key}"))
         checkpoints = sorted(str(p) for p in (out_dir / "checkpoints").glob("*.ckpt"))
         tracker.summary({**{f"final/{k}": v for k, v in metrics.items()}, "checkpoints": checkpoints,
                          "best_checkpoint": str(best_path), "train/images_per_s_mean": throughput})

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from zfnet.experiments import transfer
-from zfnet.io import save_figure, write_text
+from zfnet.io import write_text
 from zfnet.pipeline import inputs, not_run, stage
 from zfnet.pipeline.config import architecture, recipe
 from zfnet.pipeline.tracking import Tracker
@@ -33,10 +33,7 @@ def main(cfg) -> None:
     with Tracker(cfg, "transfer", name=f"transfer-{name}") as tracker:
         result = transfer.run(model_inputs(cfg, listings, cache, tracker), tcfg, dataset=name, trainer=cfg.trainer)
         stage.write_evidence(cfg, f"transfer_{name}", result.evidence)
-        plots = stage.plot_dir(cfg, f"transfer_{name}")
-        for stem, figure in (drawn := figures(result)).items():
-            save_figure(figure, plots / f"{stem}.png")
-        tracker.images({f"transfer/{name}/{stem}": plots / f"{stem}.png" for stem in drawn})
+        tracker.images(stage.save_figures(cfg, f"transfer_{name}", figures(result), f"transfer/{name}"))
         for table, (columns, rows) in result.tables.items():
             tracker.table(f"transfer/{name}/{table}", columns, rows)
         tracker.summary(stage.flat_numbers(result.metrics, f"transfer/{name}/"))

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from zfnet.experiments import top9
-from zfnet.io import atomic_path, save_figure
+from zfnet.io import atomic_path
 from zfnet.pipeline import inputs, stage
 from zfnet.pipeline.tracking import Tracker
 from zfnet.viz.top9 import layer_figure
@@ -29,11 +29,8 @@ def main(cfg) -> None:
     with atomic_path(Path(cfg.paths.outputs) / "visualize" / key / "top9.pt") as tmp:
         torch.save(result.saved(), tmp)
 
-    plots = stage.plot_dir(cfg, f"visualize_{key}")
-    figures = {}
-    for layer in result.projections:
-        figures[f"visualize/{key}/top9_{layer}"] = path = plots / f"top9_{layer}.png"
-        save_figure(layer_figure(result, layer, key), path)
+    figures = stage.save_figures(cfg, f"visualize_{key}", ((f"top9_{layer}", layer_figure(result, layer, key))
+                                                            for layer in result.projections), f"visualize/{key}")
     with Tracker(cfg, "visualize", name=f"visualize-{key}") as tracker:
         tracker.images(figures)
         tracker.table(f"visualize/{key}/top9", top9.TABLE_COLUMNS, result.table_rows())

@@ -180,11 +180,12 @@ def test_online_with_an_entity_publishes_and_prints_the_url(tmp_path, capsys, mo
     assert "W&B report: https://example/report" in capsys.readouterr().out
 
 
-def test_the_repository_page_after_dvc_repro_opens_in_a_browser():
-    """After the README's `dvc repro` (skipped before it): the real page, and a screenshot in plots/report/."""
+def test_the_repository_page_after_dvc_repro_opens_in_a_browser(tmp_path):
+    """After the README's `dvc repro` (skipped before it): the real page opens; the screenshot goes to a temp
+    folder (plots/report/ is the report stage's DVC output)."""
     page = REPO / "reports" / "index.html"
     if not page.is_file() or browser.chromium_path() is None:
         pytest.skip("run `dvc repro` first (and apt-get install -y chromium)")
-    result = browser.check_page(page, REPO / "plots" / "report" / "screenshot.png", SECTION_IDS)
+    result = browser.check_page(page, tmp_path / "screenshot.png", SECTION_IDS)
     browser.assert_page_ok(result)
     assert len(result["images"]) >= 16

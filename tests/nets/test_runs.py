@@ -26,6 +26,7 @@ from zfnet.nets.evaluation import MONITOR
 from zfnet.nets.runs import (
     RunPlan,
     describe_changes,
+    device_for,
     make_trainer,
     move_aside,
     plan_run,
@@ -33,7 +34,6 @@ from zfnet.nets.runs import (
     resume_components,
     run_components,
     take_over,
-    ten_crop_device,
     training_code,
     world_size_for,
 )
@@ -484,9 +484,12 @@ def test_the_classifier_is_seeded_and_takes_the_recipe():
     assert first.hparams.num_classes == 4 and first.hparams.finite_check_every == 5
 
 
-def test_the_ten_crop_test_runs_on_the_cpu_unless_training_asks_for_a_gpu():
-    assert ten_crop_device("cpu") == ten_crop_device("auto") == "cpu"
-    assert ten_crop_device("gpu") == ("cuda" if torch.cuda.is_available() else "cpu")
+def test_the_device_is_the_cpu_unless_the_trainer_may_use_a_gpu_and_one_is_there(monkeypatch):
+    for present in (False, True):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: present)
+        assert device_for("cpu") == torch.device("cpu")
+        for accelerator in ("gpu", "cuda", "auto"):
+            assert device_for(accelerator) == torch.device("cuda" if present else "cpu"), accelerator
 
 
 class FakeTrainer:

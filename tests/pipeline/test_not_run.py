@@ -35,12 +35,6 @@ def test_a_root_in_the_builtin_data_is_not_run_unless_it_is_generated(tmp_path, 
     assert not_run.builtin_reason(synthetic, tmp_path / root, "k", "x") is None, "generated: it runs"
 
 
-def test_reason_of_reads_only_an_explicit_ran_false():
-    assert not_run.reason_of({"ran": False, "reason": "why"}) == "why"
-    assert not_run.reason_of({"ran": True}) is None and not_run.reason_of({"images": 3}) is None
-    assert not_run.reason_of(None) is None and not_run.reason_of({"not_run": ["alexnet"]}) is None  # Table 3's list
-
-
 @pytest.mark.parametrize("dataset, header", [("caltech256", "train_per_class\n"), ("pascal", "class\n")])
 def test_transfer_on_the_default_roots_under_imagenet_writes_every_output_as_not_run(tmp_path, dataset, header):
     """What DVC expects of transfer@<dataset> (metrics, plot folder, curve CSV, the feature-cache folder),

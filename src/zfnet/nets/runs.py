@@ -244,9 +244,11 @@ def world_size_for(trainer: Mapping[str, Any], batch_size: int) -> int:
     return size
 
 
-def ten_crop_device(accelerator: str) -> str:
-    """Where rank 0 runs the 10-crop test: CUDA when the trainer trains on a GPU and one is there, else the CPU."""
-    return "cuda" if accelerator in ("gpu", "cuda") and torch.cuda.is_available() else "cpu"
+def device_for(accelerator: str) -> torch.device:
+    """Where one process evaluates or probes a network (rank 0's 10-crop test, the probe stages): CUDA when the
+    trainer config (`trainer.accelerator`) asks for a GPU or lets Lightning pick and one is there, else the CPU."""
+    wants_gpu = accelerator in ("gpu", "cuda", "auto")
+    return torch.device("cuda" if wants_gpu and torch.cuda.is_available() else "cpu")
 
 
 def classifier(arch: Mapping[str, Any], recipe: Mapping[str, Any], data: loading.PreparedData, seed: int,

@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 
 from zfnet.data.images import ImageSet, image_set, subset
 from zfnet.data.prepare import PreparedSplit
+from zfnet.nets.runs import device_for
 from zfnet.nets.training import load_trained, untrained_like
 from zfnet.pipeline.stage import checkpoint_path
 
@@ -26,12 +27,6 @@ class Images(NamedTuple):
     images: ImageSet  # the network's inputs, numbered 0..n-1
     labels: torch.Tensor  # (n,) long, on the CPU
     indices: list[int]  # their positions in the split
-
-
-def device_for(accelerator: str) -> torch.device:
-    """CUDA when the trainer config asks for a GPU and one is there, else the CPU."""
-    wants_gpu = accelerator in ("gpu", "cuda", "auto")
-    return torch.device("cuda" if wants_gpu and torch.cuda.is_available() else "cpu")
 
 
 def trained(cfg: DictConfig, key: str | None = None, checkpoint: str | Path | None = None) -> Trained:

@@ -7,7 +7,7 @@ the pipeline: it writes its outputs as DVC expects them, with a metrics file tha
 
     {"ran": false, "reason": "transfer.roots.caltech101=data/synthetic is the built-in data, ..."}
 
-and the report shows its sections as "not run" with the reason (`reason_of`).
+and the report shows its sections as "not run" with the reason (`zfnet.report.inputs.reason_of`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from omegaconf import DictConfig
 
 from zfnet.io import write_text
 from zfnet.pipeline import stage
-from zfnet.report.inputs import reason_of  # noqa: F401  (the report reads what `write` wrote: its home is there)
 
 
 def builtin_reason(cfg: DictConfig, root: str | Path, key: str, needs: str) -> str | None:

@@ -159,6 +159,18 @@ def plot_dir(cfg: DictConfig, name: str) -> Path:
     return path
 
 
+def save_figures(cfg: DictConfig, folder: str, figures, prefix: str) -> dict[str, Path]:
+    """A fresh `<paths.plots>/<folder>/` holding each of `figures` ({stem: figure}, or (stem, figure) pairs: a
+    generator keeps one figure open at a time) as `<stem>.png`; returns {"<prefix>/<stem>": path}, the W&B keys."""
+    from zfnet.io import save_figure
+
+    plots, saved = plot_dir(cfg, folder), {}
+    for stem, figure in figures.items() if isinstance(figures, dict) else figures:
+        save_figure(figure, path := plots / f"{stem}.png")
+        saved[f"{prefix}/{stem}"] = path
+    return saved
+
+
 def checkpoint_path(cfg: DictConfig, key: str, name: str | None = None) -> Path:
     """Model `key`'s train checkpoint `name` (default `visualize.checkpoint`: best or last)."""
     return Path(cfg.paths.outputs) / "train" / key / "checkpoints" / f"{name or cfg.visualize.checkpoint}.ckpt"

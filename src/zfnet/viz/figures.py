@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from zfnet.tiles import filter_mosaic, stretch, to_hwc  # noqa: E402,F401  (their home before zfnet.tiles)
+from zfnet.tiles import stretch, to_hwc  # noqa: E402
 
 
 def image_grid(

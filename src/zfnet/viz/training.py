@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from zfnet.viz.figures import curves_figure, filter_mosaic, image_grid
+from zfnet.tiles import filter_mosaic
+from zfnet.viz.figures import curves_figure, image_grid
 
 
 def run_figures(history: list[dict], conv1_weight: torch.Tensor, key: str) -> dict:
